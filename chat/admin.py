@@ -1,0 +1,17 @@
+from django.contrib import admin
+
+from chat.models import Message, Room
+
+
+@admin.register(Room)
+class RoomAdmin(admin.ModelAdmin):
+    list_display = ("label", "created")
+    search_fields = ("label",)
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = ("room", "handle", "message", "timestamp")
+    list_filter = ("room",)
+    search_fields = ("handle", "message")
+    raw_id_fields = ("room",)

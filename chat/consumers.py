@@ -1,0 +1,78 @@
+"""
+WebSocket consumers for /chat/<label>/, run by `manage.py runworker`.
+
+Thin by design: read the message, call the domain, send. Every consumer of
+a room socket is wrapped the same way:
+
+    @enforce_ordering   per socket, run messages in the order they were sent
+    @reply_errors       never let an exception escape (see chat/errors.py)
+
+so two workers may share a socket's messages and still handle them in
+order, and a bad frame costs the sender one error frame, nothing more.
+"""
+import json
+import logging
+
+from channels.sessions import enforce_ordering
+
+from chat.catchup import send_catchup
+from chat.errors import ClientError, reply_errors
+from chat.frames import parse_chat_frame, parse_count, query_param
+from chat.models import Room
+
+log = logging.getLogger(__name__)
+
+SESSION_ROOM_ID = "room_id"
+
+
+def reject(message):
+    """Refuse a WebSocket handshake: Daphne answers it with HTTP 403."""
+    message.reply_channel.send({"close": True})
+
+
+def reject_unrouted_socket(message):
+    """websocket.connect for a path no app claims: refuse instead of accepting."""
+    log.debug("Rejected WebSocket to unrouted path %r", message.content.get("path"))
+    reject(message)
+
+
+@enforce_ordering
+@reply_errors
+def ws_connect(message, label):
+    room = Room.objects.filter(label=label).first()
+    if room is None:
+        log.debug("Rejected WebSocket to unknown room %r", label)
+        reject(message)
+        return
+    message.reply_channel.send({"accept": True})
+    # Join the Group before reading the catch-up, so a message saved in
+    # between reaches this socket at least once (clients dedupe by id).
+    room.websocket_group.add(message.reply_channel)
+    message.channel_session[SESSION_ROOM_ID] = room.pk
+    after = parse_count(
+        "after", query_param(message.content, "after"), default=None, code="invalid_after"
+    )
+    if after is not None:
+        send_catchup(message.reply_channel, room, after)
+
+
+@enforce_ordering
+@reply_errors
+def ws_receive(message, label):
+    room_id = message.channel_session.get(SESSION_ROOM_ID)
+    if room_id is None:
+        raise ClientError("not_connected", "This socket has not joined a room.")
+    handle, text = parse_chat_frame(message.content)
+    room = Room.objects.filter(pk=room_id).first()
+    if room is None:
+        raise ClientError("room_gone", "This room no longer exists; nothing was saved.")
+    saved = room.messages.create(handle=handle, message=text)
+    room.websocket_group.send({"text": json.dumps(saved.as_dict())})
+
+
+@enforce_ordering
+@reply_errors
+def ws_disconnect(message, label):
+    room_id = message.channel_session.get(SESSION_ROOM_ID)
+    if room_id is not None:
+        Room.websocket_group_for(room_id).discard(message.reply_channel)

@@ -1,0 +1,99 @@
+"""
+Parsing what clients send: WebSocket chat frames and numeric parameters.
+
+Every rule of the wire contract (docs/protocol.md) that concerns input
+lives here, so the WebSocket consumer and the HTTP API reject bad input
+with the same codes.
+"""
+import json
+import re
+from urllib.parse import parse_qs
+
+from chat.errors import ClientError
+from chat.models import HANDLE_MAX_LENGTH, MESSAGE_MAX_LENGTH
+
+CHAT_FRAME_KEYS = frozenset(["handle", "message"])
+
+# Reject absurd frames before spending a JSON parse on them. Generous: a
+# 2000-character message escaped as \uXXXX is 12000 characters of JSON.
+MAX_FRAME_LENGTH = 16 * 1024
+
+# C0 control characters other than tab and newline, and DEL. NUL matters
+# most: PostgreSQL refuses to store it, so it must be a client error here,
+# not a database error later.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def parse_chat_frame(content):
+    """
+    Returns (handle, message), both trimmed, from a websocket.receive
+    message's content, or raises ClientError.
+    """
+    text = content.get("text")
+    if text is None:
+        if content.get("bytes") is not None:
+            raise ClientError("binary_not_supported", "Send chat messages as text frames of JSON.")
+        raise ClientError("invalid_message", "The frame carried no text.")
+    if len(text) > MAX_FRAME_LENGTH:
+        raise ClientError(
+            "message_too_long",
+            "A message may have at most %d characters." % MESSAGE_MAX_LENGTH,
+        )
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise ClientError("invalid_json", "The frame is not valid JSON.")
+    if not isinstance(data, dict):
+        raise ClientError("invalid_message", 'Send a JSON object: {"handle": ..., "message": ...}.')
+    keys = set(data)
+    if keys != CHAT_FRAME_KEYS:
+        missing = sorted(CHAT_FRAME_KEYS - keys)
+        extra = sorted(keys - CHAT_FRAME_KEYS)
+        problems = []
+        if missing:
+            problems.append("missing " + ", ".join(missing))
+        if extra:
+            problems.append("unexpected " + ", ".join(extra))
+        raise ClientError("invalid_message", "Keys must be exactly handle and message (%s)." % "; ".join(problems))
+    handle, message = data["handle"], data["message"]
+    if not isinstance(handle, str) or not isinstance(message, str):
+        raise ClientError("invalid_message", "handle and message must be strings.")
+    handle, message = handle.strip(), message.strip()
+    if _CONTROL_CHARACTERS.search(handle) or _CONTROL_CHARACTERS.search(message):
+        raise ClientError("invalid_message", "handle and message must not contain control characters.")
+    if not 1 <= len(handle) <= HANDLE_MAX_LENGTH:
+        raise ClientError(
+            "invalid_message",
+            "handle must have 1 to %d characters after trimming spaces." % HANDLE_MAX_LENGTH,
+        )
+    if not message:
+        raise ClientError("invalid_message", "message must not be empty.")
+    if len(message) > MESSAGE_MAX_LENGTH:
+        raise ClientError(
+            "message_too_long",
+            "A message may have at most %d characters." % MESSAGE_MAX_LENGTH,
+        )
+    return handle, message
+
+
+def parse_count(name, raw, default, maximum=None, minimum=0, code="invalid_parameter"):
+    """A whole number from a query parameter, within [minimum, maximum]."""
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw, 10)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or value < minimum or (maximum is not None and value > maximum):
+        bounds = "%d or more" % minimum if maximum is None else "from %d to %d" % (minimum, maximum)
+        raise ClientError(code, "%s must be a whole number %s." % (name, bounds))
+    return value
+
+
+def query_param(content, name):
+    """One parameter from a websocket.connect message's query string, or None."""
+    query_string = content.get("query_string") or ""
+    if isinstance(query_string, bytes):
+        query_string = query_string.decode("latin1")
+    values = parse_qs(query_string).get(name)
+    return values[-1] if values else None

@@ -1,0 +1,19 @@
+"""
+The chat app's channel routes, included under /chat by the project routing.
+
+The label pattern is the one the HTTP URLs use, so a socket can only reach
+a room whose page could exist; anything else falls through to the
+project's catch-all, which refuses it.
+"""
+from channels.routing import route
+
+from chat import consumers
+from chat.models import LABEL_PATTERN
+
+ROOM_PATH = r"^/(?P<label>%s)/$" % LABEL_PATTERN
+
+websocket_routing = [
+    route("websocket.connect", consumers.ws_connect, path=ROOM_PATH),
+    route("websocket.receive", consumers.ws_receive, path=ROOM_PATH),
+    route("websocket.disconnect", consumers.ws_disconnect, path=ROOM_PATH),
+]

@@ -1,0 +1,71 @@
+"""
+HTTP views. In worker mode they run in `runworker`, fed by Daphne through
+the channel layer's http.request channel, exactly as in `runserver`.
+"""
+import logging
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET
+
+from chat.errors import ClientError
+from chat.frames import parse_count
+from chat.models import Room, random_label
+
+log = logging.getLogger(__name__)
+
+ROOMS_ON_INDEX = 100
+API_DEFAULT_LIMIT = 100
+API_MAX_LIMIT = 500
+
+
+@require_GET
+def index(request):
+    rooms = Room.objects.by_latest_activity()[:ROOMS_ON_INDEX]
+    return render(request, "chat/index.html", {"rooms": rooms})
+
+
+@require_GET
+def new_room(request):
+    """Create a room with a fresh random label and send the browser to it."""
+    while True:
+        try:
+            with transaction.atomic():
+                room = Room.objects.create(label=random_label())
+            break
+        except IntegrityError:  # a label collision: astronomically rare, just draw again
+            log.warning("Random room label collided; drawing another")
+    return redirect("chat:room", label=room.label)
+
+
+@require_GET
+def chat_room(request, label):
+    # Rooms are created on first visit, etherpad style.
+    room, created = Room.objects.get_or_create(label=label)
+    if created:
+        log.info("Created room %r on first visit", label)
+    messages = room.latest_messages(settings.CHAT_HISTORY_ON_PAGE)
+    return render(request, "chat/room.html", {
+        "room": room,
+        "messages": messages,
+        "last_id": messages[-1].pk if messages else 0,
+    })
+
+
+@require_GET
+def room_messages(request, label):
+    """GET /api/rooms/<label>/messages/?after=<id>&limit=<n>"""
+    room = Room.objects.filter(label=label).first()
+    if room is None:
+        error = ClientError("room_not_found", "There is no room %r." % label)
+        return JsonResponse(error.as_dict(), status=404)
+    try:
+        after = parse_count("after", request.GET.get("after"), default=0)
+        limit = parse_count("limit", request.GET.get("limit"), default=API_DEFAULT_LIMIT,
+                            minimum=1, maximum=API_MAX_LIMIT)
+    except ClientError as error:
+        return JsonResponse(error.as_dict(), status=400)
+    messages = room.messages_after(after, limit)
+    return JsonResponse({"room": room.label, "messages": [m.as_dict() for m in messages]})

@@ -1,0 +1,153 @@
+"""
+Settings for the chat service, twelve-factor style.
+
+Every difference between a laptop and a deployment is an environment
+variable with a development default (see README.md, "Environment").
+Development needs nothing set: DEBUG on, SQLite in the project folder, the
+in-memory channel layer that only `runserver` can use. With DJANGO_DEBUG off
+the service refuses to start on a missing or unsafe setting and names it.
+"""
+import os
+
+import dj_database_url
+
+from proj.env import env_bool, env_int, env_list, require_production_settings
+
+BASE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+
+# Only ever used when DEBUG is on: require_production_settings() refuses it
+# in production, so a forgotten DJANGO_SECRET_KEY cannot ship.
+DEVELOPMENT_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production-0123456789"
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", DEVELOPMENT_SECRET_KEY)
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+
+if not DEBUG:
+    require_production_settings(SECRET_KEY, DEVELOPMENT_SECRET_KEY, ALLOWED_HOSTS)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "chat",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    # Serves collected static files from the worker when no nginx stands in
+    # front (Heroku); behind nginx, nginx answers /static/ itself.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "proj.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.debug",
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# DATABASE_URL, e.g. postgres://user:pass@host:5432/chat; SQLite by default.
+DATABASES = {
+    "default": dj_database_url.config(
+        default="sqlite:///" + os.path.join(BASE_DIR, "db.sqlite3"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several worker processes write to one SQLite file; wait for the write
+    # lock instead of failing a chat message with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+
+# REDIS_URL unset: the in-memory layer, which lives inside one process and so
+# serves only `runserver`. REDIS_URL set: Daphne and every runworker share it.
+REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "asgi_redis.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                # Seconds an unconsumed message lives before the layer drops it.
+                "expiry": env_int("CHANNEL_LAYER_EXPIRY", 60),
+                "capacity": env_int("CHANNEL_LAYER_CAPACITY", 100),
+                # A reconnecting socket's catch-up is written to its reply
+                # channel faster than Daphne drains it; give reply channels
+                # room so it is not cut short.
+                "channel_capacity": {
+                    "websocket.send!*": env_int("CHANNEL_LAYER_REPLY_CAPACITY", 1000),
+                },
+            },
+            "ROUTING": "routing.channel_routing",
+        },
+    }
+else:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "asgiref.inmemory.ChannelLayer",
+            "ROUTING": "routing.channel_routing",
+        },
+    }
+
+# Channel sessions (room of a socket, enforce_ordering's counter) live in the
+# database, so any worker can pick up any message of a socket.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_L10N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = os.path.join(BASE_DIR, "staticfiles")
+
+# Chat limits; the wire contract in docs/protocol.md names them.
+CHAT_HISTORY_ON_PAGE = 50
+CHAT_CATCHUP_LIMIT = env_int("CHAT_CATCHUP_LIMIT", 1000)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "chat": {"level": os.environ.get("DJANGO_LOG_LEVEL", "INFO"), "propagate": True},
+        "django": {"level": "INFO", "propagate": True},
+        "channels": {"level": "INFO", "propagate": True},
+    },
+}

@@ -129,7 +129,10 @@ USE_L10N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = os.path.join(BASE_DIR, "staticfiles")
+# Where `collectstatic` puts files for nginx or WhiteNoise to serve.
+STATIC_ROOT = os.environ.get("DJANGO_STATIC_ROOT") or os.path.join(BASE_DIR, "staticfiles")
+# In development WhiteNoise serves straight from the apps, no collectstatic.
+WHITENOISE_USE_FINDERS = DEBUG
 
 # Chat limits; the wire contract in docs/protocol.md names them.
 CHAT_HISTORY_ON_PAGE = 50

@@ -80,10 +80,8 @@ def parse_count(name, raw, default, maximum=None, minimum=0, code="invalid_param
     """A whole number from a query parameter, within [minimum, maximum]."""
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw, 10)
-    except (TypeError, ValueError):
-        value = None
+    # Plain ASCII digits only: int() would also take " 3", "+3" and "٣".
+    value = int(raw) if isinstance(raw, str) and raw.isascii() and raw.isdigit() else None
     if value is None or value < minimum or (maximum is not None and value > maximum):
         bounds = "%d or more" % minimum if maximum is None else "from %d to %d" % (minimum, maximum)
         raise ClientError(code, "%s must be a whole number %s." % (name, bounds))

@@ -1,0 +1,231 @@
+"""
+The WebSocket consumers, driven through channels' own test tools
+(channels.test): the real routing, channel_session and enforce_ordering,
+on the in-memory layer.
+"""
+import json
+from unittest import mock
+
+from channels import Channel
+from channels.sessions import enforce_ordering
+from channels.test import ChannelTestCase, WSClient, apply_routes
+from channels.routing import route
+from django.test import override_settings
+
+from chat.models import Message, Room
+
+
+def room_path(label, query=""):
+    return "/chat/%s/%s" % (label, query)
+
+
+class ConsumerTestCase(ChannelTestCase):
+    def setUp(self):
+        self.room = Room.objects.create(label="lobby")
+
+    def connect(self, label="lobby", query=""):
+        client = WSClient(ordered=True)
+        client.path = room_path(label, query)
+        client.send_and_consume("websocket.connect", path=client.path)
+        return client
+
+    def say(self, client, handle="alice", message="hello", text=None):
+        frame = text if text is not None else json.dumps({"handle": handle, "message": message})
+        client.send_and_consume("websocket.receive", {"text": frame}, path=client.path)
+
+    def frames(self, client):
+        """Every frame waiting on the client's reply channel, decoded."""
+        received = []
+        while True:
+            content = client.receive()
+            if content is None:
+                return received
+            received.append(content)
+
+
+class ConnectTests(ConsumerTestCase):
+    def test_socket_to_existing_room_is_accepted(self):
+        client = self.connect()  # consume() asserts {"accept": True}
+        self.assertEqual(self.frames(client), [])
+
+    def test_socket_to_unknown_room_is_rejected(self):
+        client = WSClient(ordered=True)
+        client.send_and_consume("websocket.connect", path=room_path("nowhere"), check_accept=False)
+        self.assertEqual(client.receive(json=False), {"close": True})
+
+    def test_socket_to_unrouted_path_is_rejected(self):
+        for path in ["/elsewhere/", "/chat/lobby/extra/", "/chat/", "/chat/%s/" % ("x" * 51)]:
+            client = WSClient(ordered=True)
+            client.send_and_consume("websocket.connect", path=path, check_accept=False)
+            self.assertEqual(client.receive(json=False), {"close": True}, path)
+
+    def test_room_with_unicode_label_gets_an_ascii_group(self):
+        room = Room.objects.create(label="café-über")
+        client = self.connect(label="café-über")
+        self.say(client, message="bonjour")
+        [frame] = self.frames(client)
+        self.assertEqual(frame["room"], "café-über")
+        self.assertRegex(room.group_name_for(room.pk), r"^[A-Za-z0-9._-]{1,99}$")
+
+
+class ReceiveTests(ConsumerTestCase):
+    def test_message_is_saved_and_broadcast_to_every_socket_in_the_room(self):
+        alice, bob = self.connect(), self.connect()
+        Room.objects.create(label="other")
+        outsider = self.connect(label="other")
+        self.say(alice, handle="  alice ", message=" hi <b>bob</b> ")
+        saved = Message.objects.get()
+        self.assertEqual((saved.handle, saved.message, saved.room), ("alice", "hi <b>bob</b>", self.room))
+        expected = {
+            "type": "message", "id": saved.pk, "room": "lobby", "handle": "alice",
+            "message": "hi <b>bob</b>", "timestamp": saved.timestamp.isoformat(),
+        }
+        self.assertEqual(self.frames(alice), [expected])
+        self.assertEqual(self.frames(bob), [expected])
+        self.assertEqual(self.frames(outsider), [])
+        self.assertTrue(expected["timestamp"].endswith("+00:00"))
+
+    def assert_rejected(self, code, **frame):
+        alice, bob = self.connect(), self.connect()
+        self.say(alice, **frame)
+        [error] = self.frames(alice)
+        self.assertEqual(error["type"], "error")
+        self.assertEqual(error["code"], code)
+        self.assertTrue(error["detail"])
+        self.assertEqual(self.frames(bob), [])
+        self.assertFalse(Message.objects.exists())
+        # The socket stays usable.
+        self.say(alice, message="after the error")
+        self.assertEqual([f["message"] for f in self.frames(alice)], ["after the error"])
+        self.assertEqual([f["message"] for f in self.frames(bob)], ["after the error"])
+
+    def test_invalid_json_is_refused(self):
+        self.assert_rejected("invalid_json", text="{not json")
+
+    def test_frame_that_is_not_an_object_is_refused(self):
+        self.assert_rejected("invalid_message", text="[1, 2]")
+
+    def test_missing_and_extra_keys_are_refused(self):
+        self.assert_rejected("invalid_message", text=json.dumps({"handle": "a"}))
+        Room.objects.all().delete()
+        self.room = Room.objects.create(label="lobby")
+        self.assert_rejected("invalid_message", text=json.dumps({"handle": "a", "message": "b", "x": 1}))
+
+    def test_empty_message_after_trimming_is_refused(self):
+        self.assert_rejected("invalid_message", message="   \n ")
+
+    def test_too_long_message_is_refused(self):
+        self.assert_rejected("message_too_long", message="x" * 2001)
+
+    def test_message_of_exactly_the_limit_is_accepted(self):
+        alice = self.connect()
+        self.say(alice, message="y" * 2000)
+        self.assertEqual(len(self.frames(alice)[0]["message"]), 2000)
+
+    def test_binary_frame_is_refused(self):
+        alice, bob = self.connect(), self.connect()
+        alice.send_and_consume("websocket.receive", {"bytes": b"\x00\x01"}, path=alice.path)
+        [error] = self.frames(alice)
+        self.assertEqual(error["code"], "binary_not_supported")
+        self.assertEqual(self.frames(bob), [])
+
+    def test_message_for_a_deleted_room_is_refused_not_crashed(self):
+        alice = self.connect()
+        self.room.delete()
+        self.say(alice, message="anyone?")
+        [error] = self.frames(alice)
+        self.assertEqual(error["code"], "room_gone")
+        self.assertFalse(Message.objects.exists())
+
+
+class OrderingTests(ConsumerTestCase):
+    def test_frames_arriving_out_of_order_are_handled_in_sent_order(self):
+        alice = self.connect()  # order 0
+        bob = self.connect()
+        first = alice._get_content({"text": json.dumps({"handle": "a", "message": "first"})}, path=alice.path)
+        second = alice._get_content({"text": json.dumps({"handle": "a", "message": "second"})}, path=alice.path)
+        # The layer delivers the second frame before the first.
+        Channel("websocket.receive").send(second)
+        Channel("websocket.receive").send(first)
+        alice.consume("websocket.receive")  # second: parked on the wait channel
+        self.assertFalse(Message.objects.exists())
+        alice.consume("websocket.receive")  # first: handled, and second is requeued
+        alice.consume("websocket.receive")  # second: handled
+        self.assertEqual([f["message"] for f in self.frames(bob)], ["first", "second"])
+
+    def test_consumer_crash_does_not_stall_the_sockets_later_messages(self):
+        alice, bob = self.connect(), self.connect()
+        with mock.patch.object(Message, "save", side_effect=RuntimeError("database exploded")):
+            with self.assertLogs("chat.errors", "ERROR"):
+                self.say(alice, message="lost")
+        [error] = self.frames(alice)
+        self.assertEqual(error["code"], "internal_error")
+        self.say(alice, message="next")
+        self.assertEqual([f["message"] for f in self.frames(alice)], ["next"])
+        self.assertEqual([f["message"] for f in self.frames(bob)], ["next"])
+
+    def test_without_the_error_boundary_channels_parks_every_later_message(self):
+        """Why chat.errors.reply_errors exists: the stock 1.1.8 behaviour."""
+        calls = []
+
+        @enforce_ordering
+        def fragile(message):
+            calls.append(message["order"])
+            if message["order"] == 1:
+                raise RuntimeError("boom")
+
+        with apply_routes([route("websocket.connect", fragile), route("websocket.receive", fragile)]):
+            client = WSClient(ordered=True)
+            client.send_and_consume("websocket.connect", check_accept=False)
+            client.send("websocket.receive", {"text": "one"})
+            with self.assertRaises(RuntimeError):
+                client.consume("websocket.receive")
+            client.send_and_consume("websocket.receive", {"text": "two"})
+        self.assertEqual(calls, [0, 1])  # "two" never ran: it waits for an order that never comes
+
+
+class DisconnectTests(ConsumerTestCase):
+    def test_disconnected_socket_leaves_the_room_group(self):
+        alice, bob = self.connect(), self.connect()
+        bob.send_and_consume("websocket.disconnect", {"code": 1000}, path=bob.path)
+        self.say(alice, message="still there?")
+        self.assertEqual(len(self.frames(alice)), 1)
+        self.assertEqual(self.frames(bob), [])
+
+
+class CatchupTests(ConsumerTestCase):
+    def post(self, *texts):
+        return [self.room.messages.create(handle="h", message=t) for t in texts]
+
+    def test_reconnecting_socket_receives_what_it_missed_in_order(self):
+        first, second, third = self.post("one", "two", "three")
+        client = self.connect(query="?after=%d" % first.pk)
+        self.assertEqual([(f["id"], f["message"]) for f in self.frames(client)],
+                         [(second.pk, "two"), (third.pk, "three")])
+
+    def test_catchup_is_followed_by_live_messages(self):
+        self.post("old")
+        client = self.connect(query="?after=0")
+        self.say(client, message="live")
+        self.assertEqual([f["message"] for f in self.frames(client)], ["old", "live"])
+
+    def test_no_after_means_no_catchup(self):
+        self.post("old")
+        client = self.connect()
+        self.assertEqual(self.frames(client), [])
+
+    def test_invalid_after_gets_an_error_and_the_socket_still_works(self):
+        client = self.connect(query="?after=yesterday")
+        [error] = self.frames(client)
+        self.assertEqual(error["code"], "invalid_after")
+        self.say(client, message="hi")
+        self.assertEqual([f["message"] for f in self.frames(client)], ["hi"])
+
+    @override_settings(CHAT_CATCHUP_LIMIT=2)
+    def test_long_catchup_is_cut_and_says_where_to_continue(self):
+        one, two, three = self.post("1", "2", "3")
+        client = self.connect(query="?after=0")
+        frames = self.frames(client)
+        self.assertEqual([f.get("id") for f in frames[:2]], [one.pk, two.pk])
+        self.assertEqual(frames[2]["code"], "catchup_truncated")
+        self.assertIn("after=%d" % two.pk, frames[2]["detail"])

@@ -1,0 +1,40 @@
+"""The model's wire shape and queries."""
+import re
+
+from django.test import TestCase
+
+from chat.models import Room, is_valid_label, random_label
+
+
+class RoomTests(TestCase):
+    def test_message_wire_shape(self):
+        room = Room.objects.create(label="lobby")
+        message = room.messages.create(handle="alice", message="hi")
+        shape = message.as_dict()
+        self.assertEqual(set(shape), {"type", "id", "room", "handle", "message", "timestamp"})
+        self.assertEqual((shape["type"], shape["id"], shape["room"]), ("message", message.pk, "lobby"))
+        self.assertRegex(shape["timestamp"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00$")
+
+    def test_group_names_are_valid_channel_layer_names(self):
+        room = Room.objects.create(label="ünïcødé-" + "x" * 42)
+        self.assertRegex(room.websocket_group.name, r"^[A-Za-z0-9._-]{1,99}$")
+        self.assertNotEqual(room.websocket_group.name, Room.objects.create(label="b").websocket_group.name)
+
+    def test_messages_after_is_ascending_and_limited(self):
+        room = Room.objects.create(label="lobby")
+        made = [room.messages.create(handle="h", message=str(n)) for n in range(5)]
+        self.assertEqual(list(room.messages_after(made[0].pk, 2)), made[1:3])
+
+    def test_random_labels_are_valid_and_distinct(self):
+        labels = {random_label() for _ in range(200)}
+        self.assertEqual(len(labels), 200)
+        self.assertTrue(all(is_valid_label(label) for label in labels))
+
+    def test_label_rules(self):
+        self.assertTrue(is_valid_label("a"))
+        self.assertTrue(is_valid_label("x" * 50))
+        self.assertFalse(is_valid_label("x" * 51))
+        self.assertFalse(is_valid_label(""))
+        self.assertFalse(is_valid_label("a/b"))
+        self.assertFalse(is_valid_label("a\n"))
+        self.assertTrue(re.match(r"^[-\w]+$", random_label()))

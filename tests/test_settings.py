@@ -1,0 +1,133 @@
+"""
+Twelve-factor settings: each case starts a fresh Python with its own
+environment, as a deployment would, and reads what it prints or refuses.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from proj.env import env_bool, env_int, env_list
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GOOD_KEY = "k" * 20 + "ey-for-tests-0123456789-abcdefghijklmnop"
+PROBE = (
+    "import json, django; django.setup(); from django.conf import settings as s; "
+    "print(json.dumps({'debug': s.DEBUG, 'hosts': s.ALLOWED_HOSTS, "
+    "'layer': s.CHANNEL_LAYERS['default']['BACKEND'], "
+    "'hosts_redis': s.CHANNEL_LAYERS['default'].get('CONFIG', {}).get('hosts'), "
+    "'db': s.DATABASES['default']['ENGINE'], 'db_name': s.DATABASES['default']['NAME']}))"
+)
+CONTROLLED = ("DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL")
+
+
+def start(code=PROBE, **env):
+    clean = {k: v for k, v in os.environ.items() if k not in CONTROLLED}
+    clean.update(env, DJANGO_SETTINGS_MODULE="proj.settings")
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=clean,
+                          capture_output=True, text=True, timeout=60)
+
+
+def settings_with(**env):
+    result = start(**env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def refusal(**env):
+    result = start(**env)
+    assert result.returncode != 0, result.stdout
+    assert "ImproperlyConfigured" in result.stderr
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_development_needs_nothing_set():
+    seen = settings_with()
+    assert seen["debug"] is True
+    assert seen["layer"] == "asgiref.inmemory.ChannelLayer"
+    assert seen["db"] == "django.db.backends.sqlite3"
+    assert seen["db_name"] == os.path.join(ROOT, "db.sqlite3")
+
+
+def test_redis_url_selects_the_redis_layer():
+    seen = settings_with(REDIS_URL="redis://127.0.0.1:6390/2")
+    assert seen["layer"] == "asgi_redis.RedisChannelLayer"
+    assert seen["hosts_redis"] == ["redis://127.0.0.1:6390/2"]
+
+
+def test_database_url_is_honoured():
+    # Reads the settings without loading the database driver.
+    code = ("import json; from django.conf import settings as s; "
+            "print(json.dumps(s.DATABASES['default']))")
+    result = start(code=code, DATABASE_URL="postgres://chat:pw@db.internal:5432/chat")
+    assert result.returncode == 0, result.stderr
+    db = json.loads(result.stdout)
+    # dj-database-url 0.5.0 names Django 2.2's alias of the postgresql backend.
+    assert db["ENGINE"] in ("django.db.backends.postgresql", "django.db.backends.postgresql_psycopg2")
+    assert (db["NAME"], db["HOST"], db["PORT"], db["USER"]) == ("chat", "db.internal", 5432, "chat")
+
+
+def test_production_with_everything_set_starts():
+    seen = settings_with(DJANGO_DEBUG="0", DJANGO_SECRET_KEY=GOOD_KEY,
+                         DJANGO_ALLOWED_HOSTS="chat.example.com, www.example.com")
+    assert seen["debug"] is False
+    assert seen["hosts"] == ["chat.example.com", "www.example.com"]
+
+
+def test_production_without_secret_key_names_it():
+    assert "DJANGO_SECRET_KEY must be set" in refusal(DJANGO_DEBUG="false", DJANGO_ALLOWED_HOSTS="a.example")
+
+
+def test_production_with_a_weak_secret_key_names_it():
+    assert "DJANGO_SECRET_KEY is too weak" in refusal(
+        DJANGO_DEBUG="0", DJANGO_SECRET_KEY="short", DJANGO_ALLOWED_HOSTS="a.example")
+
+
+def test_production_with_the_development_key_is_refused():
+    from django.conf import settings
+    assert "DJANGO_SECRET_KEY must be set" in refusal(
+        DJANGO_DEBUG="0", DJANGO_SECRET_KEY=settings.DEVELOPMENT_SECRET_KEY, DJANGO_ALLOWED_HOSTS="a.example")
+
+
+def test_production_without_allowed_hosts_names_it():
+    assert "DJANGO_ALLOWED_HOSTS must be set" in refusal(DJANGO_DEBUG="0", DJANGO_SECRET_KEY=GOOD_KEY)
+
+
+def test_production_with_wildcard_host_is_refused():
+    assert "must not contain '*'" in refusal(
+        DJANGO_DEBUG="0", DJANGO_SECRET_KEY=GOOD_KEY, DJANGO_ALLOWED_HOSTS="*")
+
+
+def test_a_misspelt_boolean_is_refused_by_name():
+    assert "DJANGO_DEBUG='flase' is not a boolean" in refusal(DJANGO_DEBUG="flase")
+
+
+def test_daphne_refuses_the_in_memory_layer():
+    line = refusal(code="import asgi")
+    assert "REDIS_URL is not set" in line
+
+
+def test_asgi_module_exposes_the_redis_layer():
+    result = start(code="import asgi; print(type(asgi.channel_layer).__name__)",
+                   REDIS_URL="redis://127.0.0.1:6390/0")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "RedisChannelLayer"
+
+
+def test_env_helpers(monkeypatch):
+    monkeypatch.setenv("X_BOOL", "Yes")
+    monkeypatch.setenv("X_INT", "12")
+    monkeypatch.setenv("X_LIST", " a, ,b ")
+    assert env_bool("X_BOOL", False) is True
+    assert env_bool("X_UNSET", True) is True
+    assert env_int("X_INT", 0) == 12
+    assert env_list("X_LIST", []) == ["a", "b"]
+    monkeypatch.setenv("X_INT", "twelve")
+    with pytest.raises(ImproperlyConfigured, match="X_INT"):
+        env_int("X_INT", 0)
+    monkeypatch.setenv("X_INT", "-1")
+    with pytest.raises(ImproperlyConfigured, match="X_INT"):
+        env_int("X_INT", 0)

@@ -1,0 +1,113 @@
+"""HTTP pages and the message API, through Django's test client."""
+import datetime
+
+from django.test import TestCase
+from django.utils import timezone
+
+from chat.models import Message, Room
+
+
+class IndexTests(TestCase):
+    def test_rooms_are_listed_newest_activity_first(self):
+        now = timezone.now()
+        quiet = Room.objects.create(label="quiet", created=now - datetime.timedelta(days=3))
+        busy = Room.objects.create(label="busy", created=now - datetime.timedelta(days=5))
+        fresh = Room.objects.create(label="fresh", created=now - datetime.timedelta(days=1))
+        Message.objects.create(room=busy, handle="a", message="m", timestamp=now)
+        Message.objects.create(room=quiet, handle="a", message="m", timestamp=now - datetime.timedelta(days=2))
+        response = self.client.get("/")
+        self.assertEqual(response.status_code, 200)
+        labels = [room.label for room in response.context["rooms"]]
+        self.assertEqual(labels, ["busy", "fresh", "quiet"])
+        html = response.content.decode()
+        self.assertLess(html.index(">busy<"), html.index(">fresh<"))
+        self.assertLess(html.index(">fresh<"), html.index(">quiet<"))
+        del fresh
+
+    def test_index_rejects_post(self):
+        self.assertEqual(self.client.post("/").status_code, 405)
+
+
+class NewRoomTests(TestCase):
+    def test_new_creates_a_random_room_and_redirects_to_it(self):
+        first = self.client.get("/new/")
+        second = self.client.get("/new/")
+        self.assertEqual(first.status_code, 302)
+        self.assertNotEqual(first["Location"], second["Location"])
+        label = first["Location"].strip("/")
+        self.assertTrue(Room.objects.filter(label=label).exists())
+        self.assertEqual(self.client.get(first["Location"]).status_code, 200)
+
+
+class RoomPageTests(TestCase):
+    def test_first_visit_creates_the_room(self):
+        response = self.client.get("/brand-new/")
+        self.assertEqual(response.status_code, 200)
+        self.assertTrue(Room.objects.filter(label="brand-new").exists())
+        self.assertContains(response, "brand-new")
+
+    def test_page_shows_the_last_50_messages_oldest_first(self):
+        room = Room.objects.create(label="lobby")
+        for n in range(60):
+            room.messages.create(handle="h", message="message number %d" % n)
+        response = self.client.get("/lobby/")
+        shown = [m.message for m in response.context["messages"]]
+        self.assertEqual(shown, ["message number %d" % n for n in range(10, 60)])
+        self.assertNotContains(response, "message number 9<")
+        self.assertEqual(response.context["last_id"], room.messages.order_by("pk").last().pk)
+
+    def test_user_text_is_escaped_in_the_page(self):
+        room = Room.objects.create(label="lobby")
+        room.messages.create(handle="<i>mallory</i>", message="<script>alert(1)</script>")
+        response = self.client.get("/lobby/")
+        self.assertNotContains(response, "<script>alert(1)</script>")
+        self.assertContains(response, "&lt;script&gt;alert(1)&lt;/script&gt;")
+        self.assertContains(response, "&lt;i&gt;mallory&lt;/i&gt;")
+
+    def test_invalid_labels_are_not_found(self):
+        for path in ["/%s/" % ("x" * 51), "/a.b/", "/a%20b/", "/a+b/"]:
+            self.assertEqual(self.client.get(path).status_code, 404, path)
+        self.assertFalse(Room.objects.exists())
+
+    def test_unicode_label_is_a_room(self):
+        self.assertEqual(self.client.get("/caf%C3%A9/").status_code, 200)
+        self.assertTrue(Room.objects.filter(label="café").exists())
+
+
+class MessageApiTests(TestCase):
+    def setUp(self):
+        self.room = Room.objects.create(label="lobby")
+        self.messages = [self.room.messages.create(handle="h", message=str(n)) for n in range(5)]
+
+    def get(self, query="", label="lobby"):
+        return self.client.get("/api/rooms/%s/messages/%s" % (label, query))
+
+    def test_returns_messages_after_an_id_ascending(self):
+        response = self.get("?after=%d" % self.messages[1].pk)
+        self.assertEqual(response.status_code, 200)
+        body = response.json()
+        self.assertEqual(body["room"], "lobby")
+        self.assertEqual([m["message"] for m in body["messages"]], ["2", "3", "4"])
+        self.assertEqual(body["messages"][0], self.messages[2].as_dict())
+
+    def test_limit_caps_the_page(self):
+        body = self.get("?limit=2").json()
+        self.assertEqual([m["message"] for m in body["messages"]], ["0", "1"])
+
+    def test_default_limit_is_100_and_maximum_500(self):
+        Message.objects.bulk_create(Message(room=self.room, handle="h", message="bulk") for _ in range(600))
+        self.assertEqual(len(self.get().json()["messages"]), 100)
+        self.assertEqual(len(self.get("?limit=500").json()["messages"]), 500)
+        self.assertEqual(self.get("?limit=501").status_code, 400)
+
+    def test_unknown_room_is_404(self):
+        response = self.get(label="nowhere")
+        self.assertEqual(response.status_code, 404)
+        self.assertEqual(response.json()["code"], "room_not_found")
+        self.assertFalse(Room.objects.filter(label="nowhere").exists())
+
+    def test_bad_parameters_are_400(self):
+        for query in ["?after=x", "?after=-1", "?limit=0", "?limit=abc", "?after=1.5", "?after=+3", "?after=%20 3"]:
+            response = self.get(query)
+            self.assertEqual(response.status_code, 400, query)
+            self.assertEqual(response.json()["code"], "invalid_parameter", query)

@@ -93,11 +93,14 @@ if REDIS_URL:
                 # Seconds an unconsumed message lives before the layer drops it.
                 "expiry": env_int("CHANNEL_LAYER_EXPIRY", 60),
                 "capacity": env_int("CHANNEL_LAYER_CAPACITY", 100),
-                # A reconnecting socket's catch-up is written to its reply
-                # channel faster than Daphne drains it; give reply channels
-                # room so it is not cut short.
+                # Daphne 1.4 gives each process ONE reply list,
+                # "daphne.response.<process id>!", shared by all its sockets
+                # and HTTP responses. A Group.send to a room writes one
+                # message per socket into it, and asgi_redis drops what does
+                # not fit, silently: the stock capacity of 100 would cut a
+                # broadcast to a room with 100+ sockets on one Daphne.
                 "channel_capacity": {
-                    "websocket.send!*": env_int("CHANNEL_LAYER_REPLY_CAPACITY", 1000),
+                    "daphne.response.*": env_int("CHANNEL_LAYER_REPLY_CAPACITY", 10000),
                 },
             },
             "ROUTING": "routing.channel_routing",

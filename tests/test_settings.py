@@ -131,3 +131,21 @@ def test_env_helpers(monkeypatch):
     monkeypatch.setenv("X_INT", "-1")
     with pytest.raises(ImproperlyConfigured, match="X_INT"):
         env_int("X_INT", 0)
+
+
+def test_reply_capacity_applies_to_daphnes_real_reply_channels():
+    # Daphne 1.4.2 names its reply list "daphne.response.<process id>!" and
+    # every socket's channel "<that>!<socket id>"; the layer checks capacity
+    # on the part up to the "!".
+    # (daphne/server.py Server.run and http_protocol.py make_send_channel).
+    code = (
+        "import json, django; django.setup(); import asgi; layer = asgi.channel_layer; "
+        "reply = 'daphne.response.AbCdEfGhIj!KlMnOpQrSt'; "
+        "print(json.dumps([reply, layer.get_capacity(layer.non_local_name(reply)), "
+        "layer.get_capacity('websocket.receive')]))"
+    )
+    result = start(code=code, REDIS_URL="redis://127.0.0.1:6390/0", CHANNEL_LAYER_REPLY_CAPACITY="2500")
+    assert result.returncode == 0, result.stderr
+    reply, reply_capacity, default_capacity = json.loads(result.stdout)
+    assert reply.startswith("daphne.response.")
+    assert (reply_capacity, default_capacity) == (2500, 100)

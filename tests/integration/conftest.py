@@ -1,0 +1,303 @@
+"""
+Integration tests: the service in worker mode, as real processes.
+
+Each test module gets its own stack (redis-server, Daphne, two runworkers,
+a SQLite file, all in a temporary directory; see tests/support/processes.py)
+and talks to it like a browser would: HTTP through urllib, WebSockets
+through websocket-client. Tests use rooms of their own (`new_room`), so
+they do not see each other's messages.
+
+When a test fails, the tail of every process's log is added to its report.
+"""
+import json
+import os
+import sqlite3
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from datetime import datetime, timedelta
+
+import pytest
+import websocket
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+from tests.support.processes import chat_stack  # noqa: E402
+
+WS_TIMEOUT = 10.0       # seconds to wait for an expected frame
+HTTP_TIMEOUT = 15.0
+QUIET_WINDOW = 0.75     # seconds during which "nothing arrives" must hold
+
+
+# --------------------------------------------------------------------------
+# The stack
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """redis-server + Daphne + 2 runworkers, for the tests of one module."""
+    with chat_stack(tmp_path_factory.mktemp("chat-stack"), workers=2) as running:
+        yield running
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and report.when in ("setup", "call", "teardown"):
+        running = getattr(item, "funcargs", {}).get("stack")
+        if running is not None and hasattr(running, "logs"):
+            report.sections.append((
+                "process logs (%s)" % running.workdir,
+                running.logs(lines=60),
+            ))
+
+
+# --------------------------------------------------------------------------
+# WebSockets
+
+
+class Socket:
+    """A WebSocket client with JSON helpers and bounded waits."""
+
+    def __init__(self, ws, url):
+        self.ws = ws
+        self.url = url
+
+    def __repr__(self):
+        return "<Socket %s>" % self.url
+
+    def send_text(self, text):
+        self.ws.send(text)
+
+    def send_json(self, data):
+        self.ws.send(json.dumps(data))
+
+    def send_binary(self, data):
+        self.ws.send_binary(data)
+
+    def say(self, handle, message):
+        self.send_json({"handle": handle, "message": message})
+
+    def recv_json(self, timeout=WS_TIMEOUT):
+        """The next frame, decoded; fails the test if none arrives in time."""
+        self.ws.settimeout(timeout)
+        try:
+            opcode, data = self.ws.recv_data()
+        except websocket.WebSocketTimeoutException:
+            pytest.fail("%r: no frame within %ss" % (self, timeout))
+        except websocket.WebSocketConnectionClosedException:
+            pytest.fail("%r: the server closed the socket" % (self,))
+        assert opcode == websocket.ABNF.OPCODE_TEXT, "%r: expected a text frame, got opcode %s: %r" % (
+            self, opcode, data)
+        return json.loads(data.decode("utf-8"))
+
+    def recv_many(self, count, timeout=WS_TIMEOUT):
+        return [self.recv_json(timeout) for _ in range(count)]
+
+    def recv_message(self, timeout=WS_TIMEOUT):
+        frame = self.recv_json(timeout)
+        assert frame.get("type") == "message", "%r: expected a message frame, got %r" % (self, frame)
+        return frame
+
+    def recv_error(self, timeout=WS_TIMEOUT):
+        frame = self.recv_json(timeout)
+        assert frame.get("type") == "error", "%r: expected an error frame, got %r" % (self, frame)
+        return frame
+
+    def assert_silent(self, window=QUIET_WINDOW):
+        """Nothing arrives within `window` seconds (and the socket is still open)."""
+        self.ws.settimeout(window)
+        try:
+            opcode, data = self.ws.recv_data()
+        except websocket.WebSocketTimeoutException:
+            return
+        except websocket.WebSocketConnectionClosedException:
+            pytest.fail("%r: the server closed the socket" % (self,))
+        pytest.fail("%r: expected no frame, got opcode %s: %r" % (self, opcode, data))
+
+    @property
+    def connected(self):
+        return self.ws.connected
+
+    def close(self):
+        try:
+            self.ws.close(timeout=2)
+        except Exception:
+            pass
+
+
+@pytest.fixture
+def connect(stack):
+    """connect("/chat/<label>/", after=None) -> an open Socket, closed after the test."""
+    opened = []
+
+    def _connect(path, after=None, query=None, timeout=WS_TIMEOUT):
+        if after is not None:
+            query = "after=%s" % urllib.parse.quote(str(after))
+        url = stack.ws_url(path + ("?" + query if query else ""))
+        ws = websocket.create_connection(url, timeout=timeout)
+        sock = Socket(ws, url)
+        opened.append(sock)
+        return sock
+
+    yield _connect
+    for sock in opened:
+        sock.close()
+
+
+def chat_path(label):
+    return "/chat/%s/" % urllib.parse.quote(label)
+
+
+@pytest.fixture
+def join(connect):
+    """join(label, after=None) -> a Socket in the room /chat/<label>/."""
+    def _join(label, after=None, query=None):
+        return connect(chat_path(label), after=after, query=query)
+    return _join
+
+
+# --------------------------------------------------------------------------
+# HTTP
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def __repr__(self):
+        return "<Response %s %r>" % (self.status, self.body[:200])
+
+    @property
+    def text(self):
+        return self.body.decode("utf-8")
+
+    def json(self):
+        return json.loads(self.text)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # hand the 3xx back to the caller
+
+
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects)
+
+
+def http_request(url, method="GET", data=None, headers=None, timeout=HTTP_TIMEOUT):
+    """One request; never follows redirects; 4xx/5xx are returned, not raised."""
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with _opener.open(request, timeout=timeout) as response:
+            return Response(response.status, response.headers, response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return Response(error.code, error.headers, error.read())
+
+
+@pytest.fixture(scope="module")
+def http_get(stack):
+    """http_get("/path") -> Response (status, headers, body, text, json())."""
+    def _get(path, **kwargs):
+        return http_request(stack.url(path), **kwargs)
+    return _get
+
+
+@pytest.fixture(scope="module")
+def http(stack):
+    """http(method, "/path", data=None) -> Response."""
+    def _request(method, path, **kwargs):
+        return http_request(stack.url(path), method=method, **kwargs)
+    return _request
+
+
+# --------------------------------------------------------------------------
+# Rooms and the database
+
+
+def unique_label(prefix="room"):
+    return "%s-%s" % (prefix, uuid.uuid4().hex[:12])
+
+
+@pytest.fixture
+def new_room(http_get):
+    """new_room(prefix) -> the label of a fresh room, created by visiting its page."""
+    def _new_room(prefix="room"):
+        label = unique_label(prefix)
+        response = http_get("/%s/" % urllib.parse.quote(label))
+        assert response.status == 200, response
+        return label
+    return _new_room
+
+
+class Database:
+    """Read-only queries on the stack's SQLite file."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def query(self, sql, params=()):
+        uri = "file:%s?mode=ro" % urllib.parse.quote(os.path.abspath(self.path))
+        connection = sqlite3.connect(uri, uri=True, timeout=20)
+        try:
+            connection.row_factory = sqlite3.Row
+            return [dict(row) for row in connection.execute(sql, params)]
+        finally:
+            connection.close()
+
+    def messages(self, label):
+        """The saved messages of a room, by id."""
+        return self.query(
+            "SELECT m.id, m.room_id, m.handle, m.message, m.timestamp FROM chat_message m "
+            "JOIN chat_room r ON r.id = m.room_id WHERE r.label = ? ORDER BY m.id",
+            (label,),
+        )
+
+    def rooms(self, label):
+        return self.query("SELECT id, label, created FROM chat_room WHERE label = ?", (label,))
+
+
+@pytest.fixture(scope="module")
+def db(stack):
+    return Database(stack.db_path)
+
+
+# --------------------------------------------------------------------------
+# Assertions about frames
+
+
+def assert_message_frame(frame, label, handle, message):
+    """A chat message frame with exactly the documented keys and values."""
+    assert set(frame) == {"type", "id", "room", "handle", "message", "timestamp"}, frame
+    assert frame["type"] == "message", frame
+    assert isinstance(frame["id"], int) and frame["id"] > 0, frame
+    assert (frame["room"], frame["handle"], frame["message"]) == (label, handle, message), frame
+    stamp = datetime.fromisoformat(frame["timestamp"])
+    assert stamp.utcoffset() == timedelta(0), "timestamp is not UTC: %r" % frame["timestamp"]
+    return frame
+
+
+def assert_error_frame(frame, code):
+    assert set(frame) == {"type", "code", "detail"}, frame
+    assert frame["type"] == "error" and frame["code"] == code, frame
+    assert isinstance(frame["detail"], str) and frame["detail"], frame
+    return frame
+
+
+def wait_for(check, timeout=WS_TIMEOUT, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail("Timed out after %ss waiting for %s" % (timeout, what))
+        time.sleep(interval)

@@ -1,0 +1,119 @@
+"""Reconnecting with ?after=<id>: the missed messages first, in order, then live ones."""
+import sqlite3
+from datetime import datetime, timezone
+
+import pytest
+
+from .conftest import assert_error_frame, assert_message_frame
+
+pytestmark = pytest.mark.integration
+
+
+def say_and_collect(sender, label, texts, *listeners):
+    """Send each text from `sender`; return the frames, checking every listener got the same."""
+    frames = []
+    for text in texts:
+        sender.say("alice", text)
+        sent = assert_message_frame(sender.recv_json(), label, "alice", text)
+        for listener in listeners:
+            assert listener.recv_json() == sent
+        frames.append(sent)
+    return frames
+
+
+def test_reconnect_with_after_gets_exactly_the_missed_messages_in_order_then_live_ones(
+        new_room, join):
+    label = new_room("catchup")
+    alice, bob = join(label), join(label)
+    seen = say_and_collect(alice, label, ["one", "two", "three"], bob)
+    last_seen = seen[-1]["id"]
+
+    bob.close()
+    missed = say_and_collect(alice, label, ["four", "five", "six"])
+
+    bob = join(label, after=last_seen)
+    caught_up = bob.recv_many(3)
+    assert caught_up == missed
+    assert [frame["message"] for frame in caught_up] == ["four", "five", "six"]
+
+    # Then live: the very next frame is the new message, no duplicate or extra.
+    live = say_and_collect(alice, label, ["seven"])[0]
+    assert bob.recv_json() == live
+    bob.assert_silent()
+
+
+def test_after_zero_replays_the_whole_room(new_room, join):
+    label = new_room("replay")
+    alice = join(label)
+    history = say_and_collect(alice, label, ["a", "b", "c", "d"])
+    newcomer = join(label, after=0)
+    assert newcomer.recv_many(4) == history
+    newcomer.assert_silent()
+
+
+def test_after_the_last_id_replays_nothing(new_room, join):
+    label = new_room("uptodate")
+    alice = join(label)
+    last = say_and_collect(alice, label, ["a", "b"])[-1]
+    bob = join(label, after=last["id"])
+    bob.assert_silent()
+    live = say_and_collect(alice, label, ["c"])[0]
+    assert bob.recv_json() == live
+
+
+def test_catch_up_only_replays_the_sockets_own_room(new_room, join):
+    mine, other = new_room("mine"), new_room("other")
+    in_mine, in_other = join(mine), join(other)
+    say_and_collect(in_other, other, ["not for you"])
+    expected = say_and_collect(in_mine, mine, ["for you"])
+    late = join(mine, after=0)
+    assert late.recv_many(1) == expected
+    late.assert_silent()
+
+
+@pytest.mark.parametrize("after", ["abc", "-1", "1.5", "+3"])
+def test_malformed_after_gets_invalid_after_and_the_socket_stays_open(new_room, join, db, after):
+    label = new_room("badafter")
+    alice = join(label)
+    say_and_collect(alice, label, ["before"])
+
+    bob = join(label, query="after=%s" % after.replace("+", "%2B"))
+    assert_error_frame(bob.recv_json(), "invalid_after")
+    bob.assert_silent()  # no catch-up after a bad `after`
+
+    bob.say("bob", "still connected")
+    frame = assert_message_frame(bob.recv_json(), label, "bob", "still connected")
+    assert alice.recv_json() == frame
+    assert [row["message"] for row in db.messages(label)] == ["before", "still connected"]
+
+
+def seed_messages(db_path, label, texts):
+    """Test data, written straight into the room's table (much faster than chatting it in)."""
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    connection = sqlite3.connect(db_path, timeout=20)
+    try:
+        with connection:
+            (room_id,) = connection.execute("SELECT id FROM chat_room WHERE label = ?", (label,)).fetchone()
+            connection.executemany(
+                "INSERT INTO chat_message (room_id, handle, message, timestamp) VALUES (?, ?, ?, ?)",
+                [(room_id, "seed", text, stamp) for text in texts],
+            )
+    finally:
+        connection.close()
+
+
+def test_catch_up_bigger_than_a_channels_default_capacity_arrives_complete_and_in_order(
+        stack, new_room, join, db):
+    # 100 is the channel layer's default capacity per channel.
+    label = new_room("bigcatchup")
+    texts = ["seeded %03d" % number for number in range(300)]
+    seed_messages(stack.db_path, label, texts)
+    rows = db.messages(label)
+    assert len(rows) == 300
+
+    reader = join(label, after=0)
+    frames = reader.recv_many(300)
+    assert [frame["message"] for frame in frames] == texts
+    assert [frame["id"] for frame in frames] == [row["id"] for row in rows]
+    reader.assert_silent()
+    assert all(worker.alive() for worker in stack.workers)

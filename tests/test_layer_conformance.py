@@ -1,0 +1,61 @@
+"""
+The channel layers as installed here (asgi_redis 1.4.3 on msgpack-python
+0.5.6's pure-Python codec, asgiref 1.1.2's in-memory layer, Python 3.11)
+against the ASGI spec's own conformance suite, asgiref.conformance.
+
+The Redis layer runs against a private redis-server on a free port.
+"""
+import tempfile
+
+from asgi_redis import RedisChannelLayer
+from asgiref import conformance
+from asgiref.inmemory import ChannelLayer as InMemoryChannelLayer
+
+from tests.support.processes import ProcessGroup, start_redis
+
+_processes = None
+_redis_port = None
+
+
+def setUpModule():
+    global _processes, _redis_port
+    _processes = ProcessGroup(tempfile.mkdtemp(prefix="conformance-"))
+    try:
+        _, _redis_port = start_redis(_processes)
+    except BaseException:
+        _processes.stop_all()
+        raise
+
+
+def tearDownModule():
+    _processes.stop_all()
+
+
+class RedisLayerConformanceTests(conformance.ConformanceTestCase):
+    expiry_delay = 1.1
+    capacity_limit = 5
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.channel_layer = RedisChannelLayer(
+            hosts=["redis://127.0.0.1:%d/0" % _redis_port],
+            expiry=1,
+            group_expiry=2,
+            capacity=cls.capacity_limit,
+        )
+
+    def test_layer_runs_the_pure_python_codec_it_was_pinned_for(self):
+        import msgpack
+        self.assertEqual(msgpack.version[:2], (0, 5))
+        self.assertEqual(msgpack.Packer.__module__, "msgpack.fallback")
+
+
+class InMemoryLayerConformanceTests(conformance.ConformanceTestCase):
+    expiry_delay = 1.1
+    capacity_limit = 5
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.channel_layer = InMemoryChannelLayer(expiry=1, group_expiry=2, capacity=cls.capacity_limit)

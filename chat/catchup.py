@@ -38,7 +38,9 @@ def _send_patiently(reply_channel, content):
     deadline = time.monotonic() + FULL_CHANNEL_PATIENCE
     while True:
         try:
-            reply_channel.send(content)
+            # immediately: a held-back send could not report a full channel,
+            # and would lose its place among the broadcasts.
+            reply_channel.send(content, immediately=True)
             return
         except layer.ChannelFull:
             if time.monotonic() > deadline:

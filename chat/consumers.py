@@ -9,6 +9,12 @@ a room socket is wrapped the same way:
 
 so two workers may share a socket's messages and still handle them in
 order, and a bad frame costs the sender one error frame, nothing more.
+
+Every send in these consumers passes immediately=True. Channels 1.1.8
+otherwise holds a consumer's sends back until the consumer returns, but
+@enforce_ordering releases the socket's next message before that: another
+worker could then broadcast frame N+1 while frame N's broadcast is still
+held back, and the room would receive them swapped.
 """
 import json
 import logging
@@ -27,7 +33,7 @@ SESSION_ROOM_ID = "room_id"
 
 def reject(message):
     """Refuse a WebSocket handshake: Daphne answers it with HTTP 403."""
-    message.reply_channel.send({"close": True})
+    message.reply_channel.send({"close": True}, immediately=True)
 
 
 def reject_unrouted_socket(message):
@@ -44,7 +50,7 @@ def ws_connect(message, label):
         log.debug("Rejected WebSocket to unknown room %r", label)
         reject(message)
         return
-    message.reply_channel.send({"accept": True})
+    message.reply_channel.send({"accept": True}, immediately=True)
     # Join the Group before reading the catch-up, so a message saved in
     # between reaches this socket at least once (clients dedupe by id).
     room.websocket_group.add(message.reply_channel)
@@ -67,7 +73,7 @@ def ws_receive(message, label):
     if room is None:
         raise ClientError("room_gone", "This room no longer exists; nothing was saved.")
     saved = room.messages.create(handle=handle, message=text)
-    room.websocket_group.send({"text": json.dumps(saved.as_dict())})
+    room.websocket_group.send({"text": json.dumps(saved.as_dict())}, immediately=True)
 
 
 @enforce_ordering

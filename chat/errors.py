@@ -40,7 +40,8 @@ def send_error(reply_channel, error, close=False):
     reply = {"text": json.dumps(error.as_dict())}
     if close:
         reply["close"] = True
-    reply_channel.send(reply)
+    # immediately: in order with the broadcasts (see chat/consumers.py).
+    reply_channel.send(reply, immediately=True)
 
 
 def reply_errors(consumer):

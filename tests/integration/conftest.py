@@ -85,14 +85,23 @@ class Socket:
         self.send_json({"handle": handle, "message": message})
 
     def recv_json(self, timeout=WS_TIMEOUT):
-        """The next frame, decoded; fails the test if none arrives in time."""
-        self.ws.settimeout(timeout)
-        try:
-            opcode, data = self.ws.recv_data()
-        except websocket.WebSocketTimeoutException:
-            pytest.fail("%r: no frame within %ss" % (self, timeout))
-        except websocket.WebSocketConnectionClosedException:
-            pytest.fail("%r: the server closed the socket" % (self,))
+        """The next frame, decoded; fails the test if none arrives within `timeout` seconds."""
+        # Wait in short slices against one deadline: Daphne pings every 20 s,
+        # websocket-client answers a ping and starts its wait afresh, so a
+        # single wait longer than that would never time out and hang the run.
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                pytest.fail("%r: no frame within %ss" % (self, timeout))
+            self.ws.settimeout(min(remaining, 1.0))
+            try:
+                opcode, data = self.ws.recv_data()
+                break
+            except websocket.WebSocketTimeoutException:
+                continue
+            except websocket.WebSocketConnectionClosedException:
+                pytest.fail("%r: the server closed the socket" % (self,))
         assert opcode == websocket.ABNF.OPCODE_TEXT, "%r: expected a text frame, got opcode %s: %r" % (
             self, opcode, data)
         return json.loads(data.decode("utf-8"))

@@ -290,6 +290,17 @@ class ProcessGroup:
         suffix = "" if count == 0 else ".%d" % count
         return os.path.join(self.workdir, "%s%s.log" % (name, suffix))
 
+    def _child_options(self, log_handle, env, cwd):
+        """Every child: no stdin, output to its log, its own session."""
+        return dict(
+            cwd=cwd or self.cwd,
+            env=env if env is not None else self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
     def start(self, name, argv, env=None, cwd=None):
         """Start a long-running process; its output goes to <workdir>/<name>.log."""
         log_path = self._log_path(name)
@@ -297,13 +308,8 @@ class ProcessGroup:
         try:
             popen = subprocess.Popen(
                 [str(arg) for arg in argv],
-                cwd=cwd or self.cwd,
-                env=env if env is not None else self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log_handle,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
                 preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                **self._child_options(log_handle, env, cwd)
             )
         except BaseException:
             log_handle.close()
@@ -319,13 +325,8 @@ class ProcessGroup:
             try:
                 completed = subprocess.run(
                     [str(arg) for arg in argv],
-                    cwd=cwd or self.cwd,
-                    env=env if env is not None else self.env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log_handle,
-                    stderr=subprocess.STDOUT,
                     timeout=timeout,
-                    start_new_session=True,
+                    **self._child_options(log_handle, env, cwd)
                 )
             except subprocess.TimeoutExpired:
                 raise ProcessError("%s did not finish within %ss: %s\n%s" % (

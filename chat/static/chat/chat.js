@@ -75,11 +75,18 @@
   function fetchAfter(after) {
     // Used when a catch-up was longer than the server sends over the socket.
     var url = "/api/rooms/" + encodeURIComponent(label) + "/messages/?limit=500&after=" + after;
-    fetch(url).then(function (response) { return response.json(); }).then(function (page) {
-      (page.messages || []).forEach(addMessage);
-      if (page.messages && page.messages.length === 500) {
+    fetch(url).then(function (response) {
+      if (!response.ok) {
+        throw new Error("HTTP " + response.status);
+      }
+      return response.json();
+    }).then(function (page) {
+      page.messages.forEach(addMessage);
+      if (page.messages.length === 500) {
         fetchAfter(page.messages[page.messages.length - 1].id);
       }
+    }).catch(function () {
+      showError("Could not load every missed message; reload the page to see them.");
     });
   }
 

@@ -149,3 +149,27 @@ def test_reply_capacity_applies_to_daphnes_real_reply_channels():
     reply, reply_capacity, default_capacity = json.loads(result.stdout)
     assert reply.startswith("daphne.response.")
     assert (reply_capacity, default_capacity) == (2500, 100)
+
+
+HTTPS_PROBE = (
+    "import django; django.setup(); from django.test.utils import setup_test_environment; "
+    "setup_test_environment(); from django.test import Client; c = Client(); "
+    "plain = c.get('/no-such-page.x/', HTTP_HOST='chat.example.com'); "
+    "tls = c.get('/no-such-page.x/', HTTP_HOST='chat.example.com', HTTP_X_FORWARDED_PROTO='https'); "
+    "print(plain.status_code, plain.get('Location'), tls.status_code, tls.get('Strict-Transport-Security'), "
+    "tls.get('X-Frame-Options'), tls.get('X-Content-Type-Options'))"
+)
+PRODUCTION = dict(DJANGO_DEBUG="0", DJANGO_SECRET_KEY=GOOD_KEY, DJANGO_ALLOWED_HOSTS="chat.example.com")
+
+
+def test_https_behind_a_proxy_redirects_plain_http_and_sets_hsts():
+    result = start(code=HTTPS_PROBE, DJANGO_HTTPS="1", DJANGO_HSTS_SECONDS="600", **PRODUCTION)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "301", "https://chat.example.com/no-such-page.x/", "404", "max-age=600", "DENY", "nosniff"]
+
+
+def test_without_https_plain_http_is_served():
+    result = start(code=HTTPS_PROBE, **PRODUCTION)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["404", "None", "404", "None", "DENY", "nosniff"]

@@ -22,7 +22,9 @@ run: $(VENV)/.installed
 # integration tests give each process they start its own environment.
 test: $(VENV)/.installed-dev system-deps
 	env -u REDIS_URL -u DJANGO_DEBUG -u DJANGO_SECRET_KEY -u DJANGO_ALLOWED_HOSTS \
-	    -u DATABASE_URL -u DJANGO_STATIC_ROOT \
+	    -u DJANGO_HTTPS -u DJANGO_HSTS_SECONDS -u DATABASE_URL -u DJANGO_STATIC_ROOT \
+	    -u CHAT_CATCHUP_LIMIT -u CHANNEL_LAYER_EXPIRY -u CHANNEL_LAYER_CAPACITY \
+	    -u CHANNEL_LAYER_REPLY_CAPACITY \
 	    $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-dev system-deps

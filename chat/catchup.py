@@ -25,7 +25,7 @@ def send_catchup(reply_channel, room, after_id):
     for message in messages[:limit]:
         _send_patiently(reply_channel, {"text": json.dumps(message.as_dict())})
     if len(messages) > limit:
-        last_sent = messages[limit - 1].pk
+        last_sent = messages[limit - 1].pk if limit else after_id
         send_error(reply_channel, ClientError(
             "catchup_truncated",
             "Sent the %d oldest missed messages; fetch the rest from "

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 ROOMS_ON_INDEX = 100
 API_DEFAULT_LIMIT = 100
 API_MAX_LIMIT = 500
+NEW_ROOM_ATTEMPTS = 3
 
 
 @require_GET
@@ -30,14 +31,17 @@ def index(request):
 @require_GET
 def new_room(request):
     """Create a room with a fresh random label and send the browser to it."""
-    while True:
+    for attempt in range(NEW_ROOM_ATTEMPTS):
         try:
             with transaction.atomic():
                 room = Room.objects.create(label=random_label())
-            break
-        except IntegrityError:  # a label collision: astronomically rare, just draw again
+            return redirect("chat:room", label=room.label)
+        except IntegrityError:
+            # A label collision is astronomically rare: draw again. Anything
+            # that keeps failing is another problem, so give up and raise it.
+            if attempt == NEW_ROOM_ATTEMPTS - 1:
+                raise
             log.warning("Random room label collided; drawing another")
-    return redirect("chat:room", label=room.label)
 
 
 @require_GET

@@ -221,6 +221,14 @@ class CatchupTests(ConsumerTestCase):
         self.say(client, message="hi")
         self.assertEqual([f["message"] for f in self.frames(client)], ["hi"])
 
+    @override_settings(CHAT_CATCHUP_LIMIT=0)
+    def test_catchup_limit_zero_sends_everything_to_the_http_api(self):
+        self.post("1")
+        client = self.connect(query="?after=0")
+        [truncated] = self.frames(client)
+        self.assertEqual(truncated["code"], "catchup_truncated")
+        self.assertIn("after=0", truncated["detail"])
+
     @override_settings(CHAT_CATCHUP_LIMIT=2)
     def test_long_catchup_is_cut_and_says_where_to_continue(self):
         one, two, three = self.post("1", "2", "3")

@@ -1,5 +1,8 @@
 """HTTP pages and the message API, through Django's test client."""
 import datetime
+from unittest import mock
+
+from django.db import IntegrityError
 
 from django.test import TestCase
 from django.utils import timezone
@@ -37,6 +40,15 @@ class NewRoomTests(TestCase):
         label = first["Location"].strip("/")
         self.assertTrue(Room.objects.filter(label=label).exists())
         self.assertEqual(self.client.get(first["Location"]).status_code, 200)
+
+
+class NewRoomFailureTests(TestCase):
+    def test_new_gives_up_after_repeated_label_collisions(self):
+        Room.objects.create(label="taken")
+        with mock.patch("chat.views.random_label", return_value="taken"):
+            with self.assertRaises(IntegrityError):
+                self.client.get("/new/")
+        self.assertEqual(Room.objects.count(), 1)
 
 
 class RoomPageTests(TestCase):

@@ -2,7 +2,6 @@
 Rooms and their messages. The model owns its wire shape (as_dict) and its
 Group, so a chat frame is built in exactly one place.
 """
-import re
 import secrets
 
 from channels import Group
@@ -11,14 +10,9 @@ from django.utils import timezone
 
 # A room label as it appears in URLs: /<label>/ and /chat/<label>/.
 LABEL_PATTERN = r"[-\w]{1,50}"
-_LABEL_RE = re.compile(r"\A%s\Z" % LABEL_PATTERN)
 
 HANDLE_MAX_LENGTH = 64
 MESSAGE_MAX_LENGTH = 2000
-
-
-def is_valid_label(label):
-    return isinstance(label, str) and bool(_LABEL_RE.match(label))
 
 
 def random_label():
@@ -46,16 +40,12 @@ class Room(models.Model):
         return self.label
 
     @staticmethod
-    def group_name_for(room_id):
+    def websocket_group_for(room_id):
+        """The room's Group, from its id alone (a disconnect needs no query)."""
         # Channel-layer names allow only ASCII letters, digits, "-", "_" and
         # "." and fewer than 100 characters; a label may be Unicode, the
         # primary key never is.
-        return "chat.room.%d" % room_id
-
-    @classmethod
-    def websocket_group_for(cls, room_id):
-        """The room's Group, from its id alone (a disconnect needs no query)."""
-        return Group(cls.group_name_for(room_id))
+        return Group("chat.room.%d" % room_id)
 
     @property
     def websocket_group(self):

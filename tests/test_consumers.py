@@ -65,7 +65,7 @@ class ConnectTests(ConsumerTestCase):
         self.say(client, message="bonjour")
         [frame] = self.frames(client)
         self.assertEqual(frame["room"], "café-über")
-        self.assertRegex(room.group_name_for(room.pk), r"^[A-Za-z0-9._-]{1,99}$")
+        self.assertRegex(room.websocket_group.name, r"^[A-Za-z0-9._-]{1,99}$")
 
 
 class ReceiveTests(ConsumerTestCase):

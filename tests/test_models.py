@@ -3,7 +3,12 @@ import re
 
 from django.test import TestCase
 
-from chat.models import Room, is_valid_label, random_label
+from chat.models import LABEL_PATTERN, Room, random_label
+
+
+def is_valid_label(label):
+    """The rule /<label>/ and /chat/<label>/ both route by."""
+    return re.fullmatch(LABEL_PATTERN, label) is not None
 
 
 class RoomTests(TestCase):

@@ -106,6 +106,12 @@ class Socket:
             self, opcode, data)
         return json.loads(data.decode("utf-8"))
 
+    def say_all(self, handle, messages, timeout=30):
+        """Send every message, then return the sender's own copies of them."""
+        for message in messages:
+            self.say(handle, message)
+        return self.recv_many(len(messages), timeout=timeout)
+
     def recv_many(self, count, timeout=WS_TIMEOUT):
         return [self.recv_json(timeout) for _ in range(count)]
 

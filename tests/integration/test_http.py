@@ -79,9 +79,7 @@ def test_room_page_shows_messages_html_escaped(new_room, join, http_get):
 def test_room_page_shows_only_the_last_50_messages_oldest_first(new_room, join, http_get):
     label = new_room("fifty")
     sender = join(label)
-    for number in range(55):
-        sender.say("alice", "line-%02d." % number)
-    sender.recv_many(55, timeout=30)
+    sender.say_all("alice", ["line-%02d." % number for number in range(55)])
     text = http_get("/%s/" % label).text
     shown = re.findall(r"line-(\d\d)\.", text)
     assert shown == ["%02d" % number for number in range(5, 55)]
@@ -117,9 +115,7 @@ def test_api_limit_pages_through_the_room(room_with_messages, http_get):
 def test_api_limit_defaults_to_100(new_room, join, http_get):
     label = new_room("default-limit")
     sender = join(label)
-    for number in range(101):
-        sender.say("alice", "m%d" % number)
-    sender.recv_many(101, timeout=30)
+    sender.say_all("alice", ["m%d" % number for number in range(101)])
     messages = http_get(api_path(label)).json()["messages"]
     assert [message["message"] for message in messages] == ["m%d" % n for n in range(100)]
 

@@ -11,14 +11,12 @@ import channels.asgi
 from channels.asgi import channel_layers
 from django.core.exceptions import ImproperlyConfigured
 
+from proj.env import IN_MEMORY_LAYER_REFUSAL
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proj.settings")
 channel_layer = channels.asgi.get_channel_layer()
 
-# runworker refuses the in-memory layer; Daphne does not, and would accept
-# connections that no worker ever answers. Refuse here, by name.
+# Stock Daphne accepts the in-memory layer and then connections that no
+# worker ever answers. Refuse here, by name, as runworker does.
 if channel_layers["default"].local_only():
-    raise ImproperlyConfigured(
-        "REDIS_URL is not set, so the channel layer is the in-memory one, which lives "
-        "inside a single process. Daphne and runworker are separate processes: set "
-        "REDIS_URL (e.g. redis://127.0.0.1:6379/0) for both, or use `manage.py runserver`."
-    )
+    raise ImproperlyConfigured(IN_MEMORY_LAYER_REFUSAL)

@@ -68,3 +68,11 @@ def require_production_settings(secret_key, development_secret_key, allowed_host
             "DJANGO_ALLOWED_HOSTS must not contain '*' when DJANGO_DEBUG is off: "
             "name the hosts, so forged Host headers are refused."
         )
+
+
+# Said by `daphne asgi:channel_layer` and `manage.py runworker` alike.
+IN_MEMORY_LAYER_REFUSAL = (
+    "REDIS_URL is not set, so the channel layer is the in-memory one, which lives "
+    "inside a single process. Daphne and runworker are separate processes: set "
+    "REDIS_URL (e.g. redis://127.0.0.1:6379/0) for both, or use `manage.py runserver`."
+)

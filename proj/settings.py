@@ -34,8 +34,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "channels",
+    # Before channels: chat's runworker (stricter start-up checks) wins.
     "chat",
+    "channels",
 ]
 
 MIDDLEWARE = [

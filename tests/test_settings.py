@@ -24,11 +24,17 @@ PROBE = (
 CONTROLLED = ("DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL")
 
 
-def start(code=PROBE, **env):
+def start(code=PROBE, argv=None, **env):
     clean = {k: v for k, v in os.environ.items() if k not in CONTROLLED}
     clean.update(env, DJANGO_SETTINGS_MODULE="proj.settings")
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=clean,
+    return subprocess.run(argv or [sys.executable, "-c", code], cwd=ROOT, env=clean,
                           capture_output=True, text=True, timeout=60)
+
+
+def runworker_refusal(**env):
+    result = start(argv=[sys.executable, "manage.py", "runworker"], **env)
+    assert result.returncode != 0, result.stdout
+    return result.stderr.strip().splitlines()[-1]
 
 
 def settings_with(**env):
@@ -108,6 +114,18 @@ def test_a_misspelt_boolean_is_refused_by_name():
 def test_daphne_refuses_the_in_memory_layer():
     line = refusal(code="import asgi")
     assert "REDIS_URL is not set" in line
+
+
+def test_runworker_without_redis_url_names_it():
+    assert "REDIS_URL is not set" in runworker_refusal()
+
+
+def test_runworker_in_production_refuses_uncollected_static_files(tmp_path):
+    line = runworker_refusal(
+        DJANGO_DEBUG="0", DJANGO_SECRET_KEY=GOOD_KEY, DJANGO_ALLOWED_HOSTS="localhost",
+        REDIS_URL="redis://127.0.0.1:6390/0", DJANGO_STATIC_ROOT=str(tmp_path))
+    assert "not collected in STATIC_ROOT=%s" % tmp_path in line
+    assert "collectstatic" in line
 
 
 def test_asgi_module_exposes_the_redis_layer():

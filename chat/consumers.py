@@ -22,7 +22,7 @@ import logging
 from channels.sessions import enforce_ordering
 
 from chat.catchup import send_catchup
-from chat.errors import ClientError, reply_errors
+from chat.errors import ClientError, SavedButNotSent, reply_errors
 from chat.frames import parse_chat_frame, parse_count, query_param
 from chat.models import Room
 
@@ -68,12 +68,19 @@ def ws_receive(message, label):
     room_id = message.channel_session.get(SESSION_ROOM_ID)
     if room_id is None:
         raise ClientError("not_connected", "This socket has not joined a room.")
-    handle, text = parse_chat_frame(message.content)
+    frame = parse_chat_frame(message.content)
     room = Room.objects.filter(pk=room_id).first()
     if room is None:
         raise ClientError("room_gone", "This room no longer exists; nothing was saved.")
-    saved = room.messages.create(handle=handle, message=text)
-    room.websocket_group.send({"text": json.dumps(saved.as_dict())}, immediately=True)
+    saved, created = room.post(frame.handle, frame.message, frame.client_id)
+    if not created:
+        log.debug("client_id %r resent in room %s: sending message %d again", frame.client_id, room_id, saved.pk)
+    # A resent message is broadcast again too: its first broadcast may be
+    # what was lost, and clients keep messages by id.
+    try:
+        room.websocket_group.send({"text": json.dumps(saved.as_dict())}, immediately=True)
+    except Exception as failure:
+        raise SavedButNotSent(saved.pk) from failure
 
 
 @enforce_ordering

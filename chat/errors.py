@@ -20,20 +20,40 @@ log = logging.getLogger(__name__)
 
 
 class ClientError(Exception):
-    """Input the client can fix; `code` is stable, `detail` is for humans."""
+    """Input the client can fix; `code` is stable, `detail` is for humans,
+    `fields` are extra keys of the frame (e.g. retry_after)."""
 
-    def __init__(self, code, detail):
+    def __init__(self, code, detail, **fields):
         super().__init__(code, detail)
         self.code = code
         self.detail = detail
+        self.fields = fields
 
     def as_dict(self):
-        return {"type": "error", "code": self.code, "detail": self.detail}
+        return dict(self.fields, type="error", code=self.code, detail=self.detail)
 
 
-INTERNAL_ERROR = ClientError(
-    "internal_error", "The server failed to handle that message; it was not saved."
-)
+class SavedButNotSent(Exception):
+    """A chat message was saved, then sending it to the room failed."""
+
+    def __init__(self, message_id):
+        super().__init__(message_id)
+        self.message_id = message_id
+
+
+def internal_error(message, failure):
+    """The error frame for an unexpected failure: for a chat frame it says
+    whether the message was saved, so nobody resends what is already there."""
+    if message.channel.name == "websocket.connect":
+        return ClientError("internal_error", "The server failed to open this socket; reconnect.")
+    if isinstance(failure, SavedButNotSent):
+        return ClientError(
+            "internal_error",
+            "Your message was saved, but the server failed to send it to the room; "
+            "others will see it when they reload or reconnect.",
+            saved=True, id=failure.message_id)
+    return ClientError("internal_error", "The server failed to handle that message; it was not saved.",
+                       saved=False)
 
 
 def send_error(reply_channel, error, close=False):
@@ -54,11 +74,11 @@ def reply_errors(consumer):
         except ClientError as error:
             log.debug("Rejected input on %s: %s (%s)", message.reply_channel, error.code, error.detail)
             reply, close = error, False
-        except Exception:
+        except Exception as failure:
             log.exception("Consumer %s failed on %s", consumer.__name__, message.channel.name)
             # A socket whose connect failed half-way never joined its room:
             # close it, so the client reconnects instead of waiting in silence.
-            reply, close = INTERNAL_ERROR, message.channel.name == "websocket.connect"
+            reply, close = internal_error(message, failure), message.channel.name == "websocket.connect"
         try:
             send_error(message.reply_channel, reply, close=close)
         except Exception:

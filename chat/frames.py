@@ -5,14 +5,22 @@ Every rule of the wire contract (docs/protocol.md) that concerns input
 lives here, so the WebSocket consumer and the HTTP API reject bad input
 with the same codes.
 """
+import collections
 import json
 import re
 from urllib.parse import parse_qs
 
 from chat.errors import ClientError
-from chat.models import HANDLE_MAX_LENGTH, MESSAGE_MAX_LENGTH
+from chat.models import CLIENT_ID_PATTERN, HANDLE_MAX_LENGTH, MESSAGE_MAX_LENGTH
 
-CHAT_FRAME_KEYS = frozenset(["handle", "message"])
+REQUIRED_KEYS = frozenset(["handle", "message"])
+OPTIONAL_KEYS = frozenset(["client_id"])
+
+ChatFrame = collections.namedtuple("ChatFrame", "handle message client_id")
+
+# Larger numbers are no id or count this service has, and would overflow
+# the database's integer (a 500 instead of a client error).
+LARGEST_NUMBER = 2 ** 63 - 1
 
 # Reject absurd frames before spending a JSON parse on them. Generous: a
 # 2000-character message escaped as \uXXXX is 12000 characters of JSON.
@@ -26,8 +34,8 @@ _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 def parse_chat_frame(content):
     """
-    Returns (handle, message), both trimmed, from a websocket.receive
-    message's content, or raises ClientError.
+    Returns a ChatFrame (handle and message trimmed, client_id or None)
+    from a websocket.receive message's content, or raises ClientError.
     """
     text = content.get("text")
     if text is None:
@@ -46,15 +54,19 @@ def parse_chat_frame(content):
     if not isinstance(data, dict):
         raise ClientError("invalid_message", 'Send a JSON object: {"handle": ..., "message": ...}.')
     keys = set(data)
-    if keys != CHAT_FRAME_KEYS:
-        missing = sorted(CHAT_FRAME_KEYS - keys)
-        extra = sorted(keys - CHAT_FRAME_KEYS)
+    missing = sorted(REQUIRED_KEYS - keys)
+    extra = sorted(keys - REQUIRED_KEYS - OPTIONAL_KEYS)
+    if missing or extra:
         problems = []
         if missing:
             problems.append("missing " + ", ".join(missing))
         if extra:
             problems.append("unexpected " + ", ".join(extra))
-        raise ClientError("invalid_message", "Keys must be exactly handle and message (%s)." % "; ".join(problems))
+        raise ClientError("invalid_message", "Keys must be handle, message and optionally client_id (%s)."
+                          % "; ".join(problems))
+    client_id = data.get("client_id")
+    if client_id is not None and not (isinstance(client_id, str) and re.fullmatch(CLIENT_ID_PATTERN, client_id)):
+        raise ClientError("invalid_message", "client_id must be 1 to 64 letters, digits, '_' or '-'.")
     handle, message = data["handle"], data["message"]
     if not isinstance(handle, str) or not isinstance(message, str):
         raise ClientError("invalid_message", "handle and message must be strings.")
@@ -73,17 +85,17 @@ def parse_chat_frame(content):
             "message_too_long",
             "A message may have at most %d characters." % MESSAGE_MAX_LENGTH,
         )
-    return handle, message
+    return ChatFrame(handle, message, client_id)
 
 
-def parse_count(name, raw, default, maximum=None, minimum=0, code="invalid_parameter"):
+def parse_count(name, raw, default, maximum=LARGEST_NUMBER, minimum=0, code="invalid_parameter"):
     """A whole number from a query parameter, within [minimum, maximum]."""
     if raw is None or raw == "":
         return default
     # Plain ASCII digits only: int() would also take " 3", "+3" and "٣".
     value = int(raw) if isinstance(raw, str) and raw.isascii() and raw.isdigit() else None
-    if value is None or value < minimum or (maximum is not None and value > maximum):
-        bounds = "%d or more" % minimum if maximum is None else "from %d to %d" % (minimum, maximum)
+    if value is None or not minimum <= value <= maximum:
+        bounds = "from %d to %d" % (minimum, maximum)
         raise ClientError(code, "%s must be a whole number %s." % (name, bounds))
     return value
 

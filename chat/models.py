@@ -5,14 +5,16 @@ Group, so a chat frame is built in exactly one place.
 import secrets
 
 from channels import Group
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 # A room label as it appears in URLs: /<label>/ and /chat/<label>/.
 LABEL_PATTERN = r"[-\w]{1,50}"
 
 HANDLE_MAX_LENGTH = 64
 MESSAGE_MAX_LENGTH = 2000
+CLIENT_ID_PATTERN = r"[-\w]{1,64}"
 
 
 def random_label():
@@ -53,12 +55,47 @@ class Room(models.Model):
 
     def messages_after(self, after_id, limit):
         """Messages with id > after_id, oldest first, at most `limit` of them."""
-        return self.messages.filter(pk__gt=after_id).order_by("pk")[:limit]
+        return self.messages.with_previous_id().filter(pk__gt=after_id).order_by("pk")[:limit]
 
     def latest_messages(self, count):
         """The last `count` messages, oldest first, for the room page."""
-        newest_first = self.messages.order_by("-pk")[:count]
+        newest_first = self.messages.with_previous_id().order_by("-pk")[:count]
         return list(reversed(newest_first))
+
+    def post(self, handle, text, client_id=None):
+        """
+        Save a message; returns (message, created). A client_id this handle
+        already used in this room returns the saved message instead of a
+        second copy, so a client may resend whatever got no echo.
+
+        The room is write-locked first, so one room's messages commit in id
+        order and each knows the id before it: clients find a gap by
+        `previous_id` (docs/protocol.md).
+        """
+        with transaction.atomic():
+            # A no-op UPDATE takes the lock on both databases: PostgreSQL
+            # locks the row; SQLite takes its write lock now, instead of
+            # failing "database is locked" when a reader tries to upgrade.
+            Room.objects.filter(pk=self.pk).update(label=models.F("label"))
+            if client_id is not None:
+                earlier = self.messages.with_previous_id().filter(
+                    handle=handle, client_id=client_id).first()
+                if earlier is not None:
+                    return earlier, False
+            previous_id = self.messages.order_by("-pk").values_list("pk", flat=True).first()
+            message = self.messages.create(handle=handle, message=text, client_id=client_id)
+        message.previous_id = previous_id
+        return message, True
+
+
+class MessageQuerySet(models.QuerySet):
+    def with_previous_id(self):
+        """Annotate each message with the id of the room's message before it
+        (None for the first), computed at read time, so deletions never
+        leave a client waiting for a message that is gone."""
+        before = Message.objects.filter(
+            room=models.OuterRef("room"), pk__lt=models.OuterRef("pk")).order_by("-pk")
+        return self.annotate(previous_id=models.Subquery(before.values("pk")[:1]))
 
 
 class Message(models.Model):
@@ -66,20 +103,42 @@ class Message(models.Model):
     handle = models.CharField(max_length=HANDLE_MAX_LENGTH)
     message = models.TextField(max_length=MESSAGE_MAX_LENGTH)
     timestamp = models.DateTimeField(default=timezone.now, db_index=True)
+    # The sender's own id for this message, to make resending safe (post()).
+    client_id = models.CharField(max_length=64, null=True, blank=True)
+
+    objects = MessageQuerySet.as_manager()
 
     class Meta:
         ordering = ["pk"]
+        indexes = [models.Index(fields=["room", "id"], name="chat_message_room_id")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["room", "handle", "client_id"],
+                condition=models.Q(client_id__isnull=False),
+                name="chat_message_unique_client_id",
+            ),
+        ]
 
     def __str__(self):
         return "[%s] %s: %s" % (self.room.label, self.handle, self.message[:40])
 
+    @cached_property
+    def previous_id(self):
+        """The id of the room's message before this one; queries
+        with_previous_id() and Room.post() set it without this query."""
+        return self.room.messages.filter(pk__lt=self.pk).order_by("-pk").values_list("pk", flat=True).first()
+
     def as_dict(self):
         """The message as every client sees it, over WebSocket and HTTP."""
-        return {
+        shape = {
             "type": "message",
             "id": self.pk,
+            "previous_id": self.previous_id,
             "room": self.room.label,
             "handle": self.handle,
             "message": self.message,
             "timestamp": self.timestamp.astimezone(timezone.utc).isoformat(),
         }
+        if self.client_id is not None:
+            shape["client_id"] = self.client_id
+        return shape

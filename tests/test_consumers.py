@@ -29,9 +29,23 @@ class ConsumerTestCase(ChannelTestCase):
         client.send_and_consume("websocket.connect", path=client.path)
         return client
 
-    def say(self, client, handle="alice", message="hello", text=None):
-        frame = text if text is not None else json.dumps({"handle": handle, "message": message})
+    def say(self, client, handle="alice", message="hello", text=None, **extra):
+        frame = text if text is not None else json.dumps(dict(extra, handle=handle, message=message))
         client.send_and_consume("websocket.receive", {"text": frame}, path=client.path)
+
+    def assert_rejected(self, code, **frame):
+        alice, bob = self.connect(), self.connect()
+        self.say(alice, **frame)
+        [error] = self.frames(alice)
+        self.assertEqual(error["type"], "error")
+        self.assertEqual(error["code"], code)
+        self.assertTrue(error["detail"])
+        self.assertEqual(self.frames(bob), [])
+        self.assertFalse(Message.objects.exists())
+        # The socket stays usable.
+        self.say(alice, message="after the error")
+        self.assertEqual([f["message"] for f in self.frames(alice)], ["after the error"])
+        self.assertEqual([f["message"] for f in self.frames(bob)], ["after the error"])
 
     def frames(self, client):
         """Every frame waiting on the client's reply channel, decoded."""
@@ -77,27 +91,13 @@ class ReceiveTests(ConsumerTestCase):
         saved = Message.objects.get()
         self.assertEqual((saved.handle, saved.message, saved.room), ("alice", "hi <b>bob</b>", self.room))
         expected = {
-            "type": "message", "id": saved.pk, "room": "lobby", "handle": "alice",
+            "type": "message", "id": saved.pk, "previous_id": None, "room": "lobby", "handle": "alice",
             "message": "hi <b>bob</b>", "timestamp": saved.timestamp.isoformat(),
         }
         self.assertEqual(self.frames(alice), [expected])
         self.assertEqual(self.frames(bob), [expected])
         self.assertEqual(self.frames(outsider), [])
         self.assertTrue(expected["timestamp"].endswith("+00:00"))
-
-    def assert_rejected(self, code, **frame):
-        alice, bob = self.connect(), self.connect()
-        self.say(alice, **frame)
-        [error] = self.frames(alice)
-        self.assertEqual(error["type"], "error")
-        self.assertEqual(error["code"], code)
-        self.assertTrue(error["detail"])
-        self.assertEqual(self.frames(bob), [])
-        self.assertFalse(Message.objects.exists())
-        # The socket stays usable.
-        self.say(alice, message="after the error")
-        self.assertEqual([f["message"] for f in self.frames(alice)], ["after the error"])
-        self.assertEqual([f["message"] for f in self.frames(bob)], ["after the error"])
 
     def test_invalid_json_is_refused(self):
         self.assert_rejected("invalid_json", text="{not json")
@@ -153,6 +153,58 @@ class OrderingTests(ConsumerTestCase):
         alice.consume("websocket.receive")  # second: handled
         self.assertEqual([f["message"] for f in self.frames(bob)], ["first", "second"])
 
+    def test_each_message_names_the_one_before_it_in_its_room(self):
+        alice = self.connect()
+        Room.objects.create(label="other")
+        elsewhere = self.connect(label="other")
+        self.say(alice, message="one")
+        self.say(elsewhere, message="not in lobby")
+        self.say(alice, message="two")
+        one, two = self.frames(alice)
+        self.assertEqual((one["previous_id"], two["previous_id"]), (None, one["id"]))
+        self.assertEqual(self.frames(elsewhere)[0]["previous_id"], None)
+
+    def test_client_id_is_echoed_and_a_resend_is_not_saved_twice(self):
+        alice, bob = self.connect(), self.connect()
+        self.say(alice, message="once", client_id="c-1")
+        [first] = self.frames(alice)
+        self.assertEqual(first["client_id"], "c-1")
+        self.say(alice, message="once", client_id="c-1")
+        # The resend is answered (to the whole room: the first broadcast may be
+        # what was lost) with the message saved the first time.
+        self.assertEqual(self.frames(alice), [first])
+        self.assertEqual(self.frames(bob), [first, first])
+        self.assertEqual(Message.objects.count(), 1)
+
+    def test_the_same_client_id_under_another_handle_is_another_message(self):
+        alice = self.connect()
+        self.say(alice, handle="alice", message="a", client_id="same")
+        self.say(alice, handle="bob", message="b", client_id="same")
+        self.assertEqual([f["handle"] for f in self.frames(alice)], ["alice", "bob"])
+        self.assertEqual(Message.objects.count(), 2)
+
+    def test_malformed_client_id_is_refused(self):
+        for client_id in ["", "x" * 65, "a b", 7]:
+            self.assert_rejected("invalid_message", handle="alice", message="m", client_id=client_id)
+            Message.objects.all().delete()
+
+    def test_internal_error_says_the_message_was_not_saved(self):
+        alice = self.connect()
+        with mock.patch.object(Message, "save", side_effect=RuntimeError("database exploded")):
+            with self.assertLogs("chat.errors", "ERROR"):
+                self.say(alice, message="lost")
+        [error] = self.frames(alice)
+        self.assertEqual((error["code"], error["saved"]), ("internal_error", False))
+
+    def test_internal_error_after_saving_says_so_and_names_the_id(self):
+        alice = self.connect()
+        with mock.patch("channels.Group.send", side_effect=RuntimeError("layer exploded")):
+            with self.assertLogs("chat.errors", "ERROR"):
+                self.say(alice, message="kept")
+        [error] = self.frames(alice)
+        saved = Message.objects.get()
+        self.assertEqual((error["code"], error["saved"], error["id"]), ("internal_error", True, saved.pk))
+
     def test_consumer_crash_does_not_stall_the_sockets_later_messages(self):
         alice, bob = self.connect(), self.connect()
         with mock.patch.object(Message, "save", side_effect=RuntimeError("database exploded")):
@@ -200,8 +252,8 @@ class CatchupTests(ConsumerTestCase):
     def test_reconnecting_socket_receives_what_it_missed_in_order(self):
         first, second, third = self.post("one", "two", "three")
         client = self.connect(query="?after=%d" % first.pk)
-        self.assertEqual([(f["id"], f["message"]) for f in self.frames(client)],
-                         [(second.pk, "two"), (third.pk, "three")])
+        self.assertEqual([(f["id"], f["previous_id"], f["message"]) for f in self.frames(client)],
+                         [(second.pk, first.pk, "two"), (third.pk, second.pk, "three")])
 
     def test_catchup_is_followed_by_live_messages(self):
         self.post("old")
@@ -215,11 +267,12 @@ class CatchupTests(ConsumerTestCase):
         self.assertEqual(self.frames(client), [])
 
     def test_invalid_after_gets_an_error_and_the_socket_still_works(self):
-        client = self.connect(query="?after=yesterday")
-        [error] = self.frames(client)
-        self.assertEqual(error["code"], "invalid_after")
-        self.say(client, message="hi")
-        self.assertEqual([f["message"] for f in self.frames(client)], ["hi"])
+        for after in ["yesterday", "99999999999999999999"]:
+            client = self.connect(query="?after=" + after)
+            [error] = self.frames(client)
+            self.assertEqual(error["code"], "invalid_after")
+            self.say(client, message="hi")
+            self.assertEqual([f["message"] for f in self.frames(client)], ["hi"])
 
     @override_settings(CHAT_CATCHUP_LIMIT=0)
     def test_catchup_limit_zero_sends_everything_to_the_http_api(self):

@@ -18,7 +18,17 @@ def code_of(**kwargs):
 
 
 def test_valid_frame_is_trimmed():
-    assert parse({"handle": " alice ", "message": "\thello\n"}) == ("alice", "hello")
+    assert parse({"handle": " alice ", "message": "\thello\n"}) == ("alice", "hello", None)
+
+
+def test_client_id_is_optional_and_kept():
+    assert parse({"handle": "a", "message": "m", "client_id": "tab-1_42"}).client_id == "tab-1_42"
+    assert parse({"handle": "a", "message": "m", "client_id": None}).client_id is None
+
+
+@pytest.mark.parametrize("client_id", ["", "x" * 65, "a b", "a/b", 5, ["a"], "é" * 3 + "\n"])
+def test_malformed_client_id_is_refused(client_id):
+    assert code_of(obj={"handle": "a", "message": "m", "client_id": client_id}) == "invalid_message"
 
 
 @pytest.mark.parametrize("text, code", [

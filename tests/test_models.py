@@ -3,7 +3,7 @@ import re
 
 from django.test import TestCase
 
-from chat.models import LABEL_PATTERN, Room, random_label
+from chat.models import LABEL_PATTERN, Message, Room, random_label
 
 
 def is_valid_label(label):
@@ -16,9 +16,35 @@ class RoomTests(TestCase):
         room = Room.objects.create(label="lobby")
         message = room.messages.create(handle="alice", message="hi")
         shape = message.as_dict()
-        self.assertEqual(set(shape), {"type", "id", "room", "handle", "message", "timestamp"})
+        self.assertEqual(set(shape), {"type", "id", "previous_id", "room", "handle", "message", "timestamp"})
         self.assertEqual((shape["type"], shape["id"], shape["room"]), ("message", message.pk, "lobby"))
         self.assertRegex(shape["timestamp"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00$")
+
+    def test_post_chains_messages_per_room(self):
+        room, other = Room.objects.create(label="lobby"), Room.objects.create(label="other")
+        first, _ = room.post("alice", "one")
+        other.post("bob", "elsewhere")
+        second, created = room.post("alice", "two")
+        self.assertTrue(created)
+        self.assertEqual((first.previous_id, second.previous_id), (None, first.pk))
+
+    def test_post_with_a_used_client_id_returns_the_saved_message(self):
+        room = Room.objects.create(label="lobby")
+        first, created = room.post("alice", "hi", client_id="abc")
+        again, created_again = room.post("alice", "hi (edited?)", client_id="abc")
+        self.assertEqual((created, created_again), (True, False))
+        self.assertEqual((again.pk, again.message, again.previous_id), (first.pk, "hi", None))
+        self.assertEqual(again.as_dict(), first.as_dict())
+        self.assertEqual(room.messages.count(), 1)
+
+    def test_previous_ids_read_back_skip_deleted_messages(self):
+        room = Room.objects.create(label="lobby")
+        one, two, three = (room.post("h", text)[0] for text in ["1", "2", "3"])
+        two.delete()
+        self.assertEqual([(m.pk, m.previous_id) for m in room.messages_after(0, 10)],
+                         [(one.pk, None), (three.pk, one.pk)])
+        self.assertEqual(room.latest_messages(1)[0].previous_id, one.pk)
+        self.assertEqual(Message.objects.get(pk=three.pk).as_dict()["previous_id"], one.pk)
 
     def test_group_names_are_valid_channel_layer_names(self):
         room = Room.objects.create(label="ünïcødé-" + "x" * 42)

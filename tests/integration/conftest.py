@@ -291,7 +291,7 @@ def db(stack):
 
 def assert_message_frame(frame, label, handle, message):
     """A chat message frame with exactly the documented keys and values."""
-    assert set(frame) == {"type", "id", "room", "handle", "message", "timestamp"}, frame
+    assert set(frame) == {"type", "id", "previous_id", "room", "handle", "message", "timestamp"}, frame
     assert frame["type"] == "message", frame
     assert isinstance(frame["id"], int) and frame["id"] > 0, frame
     assert (frame["room"], frame["handle"], frame["message"]) == (label, handle, message), frame

@@ -15,6 +15,9 @@ message of that socket waits on its __wait__ channel until it expires.
 import functools
 import json
 import logging
+import re
+
+from chat.models import CLIENT_ID_PATTERN
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +59,23 @@ def internal_error(message, failure):
                        saved=False)
 
 
-def send_error(reply_channel, error, close=False):
-    reply = {"text": json.dumps(error.as_dict())}
+def client_id_of(message):
+    """The client_id of the chat frame an error answers, if it has a valid one,
+    so the client knows which of its messages failed."""
+    if message.channel.name != "websocket.receive":
+        return None
+    try:
+        client_id = json.loads(message.content.get("text") or "").get("client_id")
+    except (ValueError, AttributeError):
+        return None
+    return client_id if isinstance(client_id, str) and re.fullmatch(CLIENT_ID_PATTERN, client_id) else None
+
+
+def send_error(reply_channel, error, close=False, client_id=None):
+    shape = error.as_dict()
+    if client_id is not None:
+        shape["client_id"] = client_id
+    reply = {"text": json.dumps(shape)}
     if close:
         reply["close"] = True
     # immediately: in order with the broadcasts (see chat/consumers.py).
@@ -80,7 +98,7 @@ def reply_errors(consumer):
             # close it, so the client reconnects instead of waiting in silence.
             reply, close = internal_error(message, failure), message.channel.name == "websocket.connect"
         try:
-            send_error(message.reply_channel, reply, close=close)
+            send_error(message.reply_channel, reply, close=close, client_id=client_id_of(message))
         except Exception:
             # The reply channel is full or the layer is down: the client will
             # not hear about it, but the worker and the socket's order live on.

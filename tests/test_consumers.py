@@ -188,6 +188,14 @@ class OrderingTests(ConsumerTestCase):
             self.assert_rejected("invalid_message", handle="alice", message="m", client_id=client_id)
             Message.objects.all().delete()
 
+    def test_an_error_names_the_client_id_of_the_frame_it_answers(self):
+        alice = self.connect()
+        self.say(alice, message="x" * 2001, client_id="too-long-1")
+        self.say(alice, text='{"handle": "a", "message": "m", "client_id": "bad id"}')
+        long_error, malformed_error = self.frames(alice)
+        self.assertEqual((long_error["code"], long_error["client_id"]), ("message_too_long", "too-long-1"))
+        self.assertNotIn("client_id", malformed_error)
+
     def test_internal_error_says_the_message_was_not_saved(self):
         alice = self.connect()
         with mock.patch.object(Message, "save", side_effect=RuntimeError("database exploded")):

@@ -1,7 +1,10 @@
 // The room page's client: one WebSocket to /chat/<label>/ that reconnects
-// after a drop (exponential back-off with jitter) and asks for what it
-// missed with ?after=<last id>. Messages are keyed by id: a message that
-// arrives twice is shown once, and the transcript stays in id order.
+// after a drop (exponential back-off with jitter) and loses nothing:
+// - it knows up to which id it holds every message of the room (`complete`,
+//   advanced along each message's previous_id) and catches up from there;
+// - every message it sends carries a client_id and is resent until its echo
+//   arrives; the server never saves a client_id twice.
+// The rules are in docs/protocol.md ("What a client must do").
 // Every user-supplied string is set as textContent, never as HTML.
 (function () {
   "use strict";
@@ -13,11 +16,24 @@
   var handleInput = document.getElementById("handle");
   var messageInput = document.getElementById("message");
   var label = transcript.dataset.room;
-  var lastId = parseInt(transcript.dataset.lastId, 10) || 0;
+
+  var MAX_RETRY_DELAY = 15000;
+  var STABLE_AFTER = 5000;   // a socket open this long resets the back-off
+  var GAP_PATIENCE = 2000;   // broadcasts of two workers may cross; then fetch
+  var RESEND_AFTER = 8000;   // no echo by then: send the same client_id again
+  var MAX_ATTEMPTS = 5;
+  var PAGE = 500;
+
+  // Every message of the room with id <= complete is on the page.
+  var complete = parseInt(transcript.dataset.lastId, 10) || 0;
+  var held = {};             // id -> message data, for ids > complete
   var shownIds = {};
+  var outbox = [];           // {clientId, frame, sentAt, attempts}, in send order
   var socket = null;
   var retryDelay = 500;
-  var MAX_RETRY_DELAY = 15000;
+  var stableTimer = null;
+  var gapTimer = null;
+  var fetching = false;
 
   Array.prototype.forEach.call(transcript.children, function (li) {
     shownIds[li.dataset.id] = true;
@@ -39,12 +55,7 @@
     return isNaN(date) ? "" : date.toLocaleTimeString();
   }
 
-  function addMessage(data) {
-    if (shownIds[data.id]) {
-      return;
-    }
-    shownIds[data.id] = true;
-    lastId = Math.max(lastId, data.id);
+  function render(data) {
     var li = document.createElement("li");
     li.dataset.id = data.id;
     var time = document.createElement("time");
@@ -72,32 +83,128 @@
     }
   }
 
-  function fetchAfter(after) {
-    // Used when a catch-up was longer than the server sends over the socket.
-    var url = "/api/rooms/" + encodeURIComponent(label) + "/messages/?limit=500&after=" + after;
+  function addMessage(data) {
+    if (data.client_id) {
+      outbox = outbox.filter(function (item) { return item.clientId !== data.client_id; });
+      updateOutboxNote();
+    }
+    if (data.id > complete) {
+      // A later copy (a fetched page) has the previous_id as it is now.
+      held[data.id] = data;
+    }
+    if (!shownIds[data.id]) {
+      shownIds[data.id] = true;
+      render(data);
+    }
+    advance();
+  }
+
+  // Move `complete` along the chain: the lowest held id above it follows
+  // on directly when its previous message is at or below `complete`.
+  function advance() {
+    for (;;) {
+      var ids = Object.keys(held).map(Number);
+      if (!ids.length) {
+        break;
+      }
+      var lowest = Math.min.apply(null, ids);
+      var previous = held[lowest].previous_id;
+      if (previous !== null && previous > complete) {
+        break;
+      }
+      complete = lowest;
+      delete held[lowest];
+    }
+    // Something is held beyond a gap: wait for crossing broadcasts, then fetch.
+    if (Object.keys(held).length && !gapTimer) {
+      gapTimer = setTimeout(function () {
+        gapTimer = null;
+        if (Object.keys(held).length) {
+          fetchMissing();
+        }
+      }, GAP_PATIENCE);
+    }
+  }
+
+  function fetchMissing() {
+    if (fetching) {
+      return;
+    }
+    fetching = true;
+    var url = "/api/rooms/" + encodeURIComponent(label) + "/messages/?limit=" + PAGE + "&after=" + complete;
     fetch(url).then(function (response) {
       if (!response.ok) {
         throw new Error("HTTP " + response.status);
       }
       return response.json();
     }).then(function (page) {
+      fetching = false;
       page.messages.forEach(addMessage);
-      if (page.messages.length === 500) {
-        fetchAfter(page.messages[page.messages.length - 1].id);
+      advance();
+      if (page.messages.length === PAGE) {
+        fetchMissing();
       }
     }).catch(function () {
+      fetching = false;
       showError("Could not load every missed message; reload the page to see them.");
     });
   }
 
+  function updateOutboxNote() {
+    var waiting = outbox.length;
+    if (waiting && (!socket || socket.readyState !== WebSocket.OPEN)) {
+      showError(waiting === 1 ? "Not connected: your message will be sent when the connection is back."
+        : "Not connected: " + waiting + " messages will be sent when the connection is back.");
+    } else if (!waiting && errorLine.dataset.kind === "outbox") {
+      showError("");
+    }
+    errorLine.dataset.kind = waiting ? "outbox" : "";
+  }
+
+  function transmit(item) {
+    if (socket && socket.readyState === WebSocket.OPEN) {
+      item.sentAt = Date.now();
+      item.attempts += 1;
+      socket.send(JSON.stringify(item.frame));
+    }
+  }
+
+  function handleError(data) {
+    if (data.code === "catchup_truncated") {
+      fetchMissing();
+      return;
+    }
+    var item = null;
+    outbox.forEach(function (candidate) {
+      if (candidate.clientId === data.client_id) {
+        item = candidate;
+      }
+    });
+    if (item && data.code === "internal_error" && data.saved === false && item.attempts < MAX_ATTEMPTS) {
+      return;  // not saved: the resend timer tries again
+    }
+    if (item) {
+      outbox.splice(outbox.indexOf(item), 1);
+    }
+    if (data.code === "internal_error" && data.saved === true) {
+      fetchMissing();  // saved, but its broadcast failed: fetch it
+      return;
+    }
+    showError(data.detail);
+  }
+
   function connect() {
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    var url = scheme + window.location.host + "/chat/" + encodeURIComponent(label) + "/?after=" + lastId;
+    var url = scheme + window.location.host + "/chat/" + encodeURIComponent(label) + "/?after=" + complete;
     setStatus("connecting", "Connecting…");
     socket = new WebSocket(url);
     socket.onopen = function () {
-      retryDelay = 500;
       setStatus("open", "Connected");
+      // Reset the back-off only for a socket that stays up: one the server
+      // closes at once must keep backing off, not hammer it.
+      stableTimer = setTimeout(function () { retryDelay = 500; }, STABLE_AFTER);
+      outbox.forEach(transmit);
+      updateOutboxNote();
     };
     socket.onmessage = function (event) {
       var data;
@@ -108,33 +215,60 @@
       }
       if (data.type === "message") {
         addMessage(data);
-      } else if (data.type === "error" && data.code === "catchup_truncated") {
-        fetchAfter(lastId);
       } else if (data.type === "error") {
-        showError(data.detail);
+        handleError(data);
       }
     };
     socket.onclose = function () {
       socket = null;
+      clearTimeout(stableTimer);
       var delay = retryDelay + Math.random() * retryDelay / 2;
       retryDelay = Math.min(retryDelay * 2, MAX_RETRY_DELAY);
       setStatus("closed", "Disconnected; reconnecting in " + Math.round(delay / 1000) + " s…");
+      updateOutboxNote();
       setTimeout(connect, delay);
     };
   }
 
+  function newClientId() {
+    if (window.crypto && crypto.randomUUID) {
+      return crypto.randomUUID();
+    }
+    return Date.now().toString(36) + "-" + Math.random().toString(36).slice(2);
+  }
+
   form.addEventListener("submit", function (event) {
     event.preventDefault();
-    if (!socket || socket.readyState !== WebSocket.OPEN) {
-      showError("Not connected yet; your message was not sent.");
-      return;
-    }
     showError("");
     localStorage.setItem("chat.handle", handleInput.value);
-    socket.send(JSON.stringify({ handle: handleInput.value, message: messageInput.value }));
+    var clientId = newClientId();
+    var item = {
+      clientId: clientId,
+      frame: { handle: handleInput.value, message: messageInput.value, client_id: clientId },
+      sentAt: 0,
+      attempts: 0
+    };
+    outbox.push(item);
+    transmit(item);
+    updateOutboxNote();
     messageInput.value = "";
     messageInput.focus();
   });
+
+  setInterval(function () {
+    var now = Date.now();
+    outbox = outbox.filter(function (item) {
+      if (!item.sentAt || now - item.sentAt <= RESEND_AFTER) {
+        return true;
+      }
+      if (item.attempts >= MAX_ATTEMPTS) {
+        showError("A message could not be sent: " + item.frame.message.slice(0, 40));
+        return false;
+      }
+      transmit(item);
+      return true;
+    });
+  }, 1000);
 
   transcript.scrollTop = transcript.scrollHeight;
   connect();

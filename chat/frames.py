@@ -51,6 +51,9 @@ def parse_chat_frame(content):
         data = json.loads(text)
     except ValueError:
         raise ClientError("invalid_json", "The frame is not valid JSON.")
+    except RecursionError:
+        # A few thousand "[" fit in a frame and exhaust the parser's stack.
+        raise ClientError("invalid_json", "The frame's JSON is nested too deeply.")
     if not isinstance(data, dict):
         raise ClientError("invalid_message", 'Send a JSON object: {"handle": ..., "message": ...}.')
     keys = set(data)

@@ -1,12 +1,13 @@
 """
 Catch-up for a reconnecting socket: /chat/<label>/?after=<id>.
 
-The messages go to one reply channel faster than Daphne drains it, so a
-full channel is waited out briefly instead of losing the rest.
+Bounded on purpose: at most CHAT_CATCHUP_LIMIT messages go over the
+socket, into the reply list that every socket of that Daphne shares; the
+rest is one HTTP request away. A full reply list ends the catch-up at
+once instead of holding a worker, and live broadcasts keep their room.
 """
 import json
 import logging
-import time
 
 from django.conf import settings
 
@@ -14,35 +15,29 @@ from chat.errors import ClientError, send_error
 
 log = logging.getLogger(__name__)
 
-FULL_CHANNEL_PATIENCE = 5.0  # seconds to wait for room in the reply channel
-FULL_CHANNEL_POLL = 0.02
-
 
 def send_catchup(reply_channel, room, after_id):
-    """Send every message of `room` with id > after_id, oldest first, as message frames."""
+    """Send the messages of `room` with id > after_id, oldest first, as
+    message frames; when there are more than the limit, or the reply list
+    fills up, end with catchup_truncated saying where to continue."""
     limit = settings.CHAT_CATCHUP_LIMIT
     messages = list(room.messages_after(after_id, limit + 1))
+    last_sent = after_id
     for message in messages[:limit]:
-        _send_patiently(reply_channel, {"text": json.dumps(message.as_dict())})
-    if len(messages) > limit:
-        last_sent = messages[limit - 1].pk if limit else after_id
-        send_error(reply_channel, ClientError(
-            "catchup_truncated",
-            "Sent the %d oldest missed messages; fetch the rest from "
-            "/api/rooms/%s/messages/?after=%d" % (limit, room.label, last_sent),
-        ))
-
-
-def _send_patiently(reply_channel, content):
-    layer = reply_channel.channel_layer
-    deadline = time.monotonic() + FULL_CHANNEL_PATIENCE
-    while True:
         try:
             # immediately: a held-back send could not report a full channel,
             # and would lose its place among the broadcasts.
-            reply_channel.send(content, immediately=True)
+            reply_channel.send({"text": json.dumps(message.as_dict())}, immediately=True)
+        except reply_channel.channel_layer.ChannelFull:
+            log.warning("Reply list of %s is full: catch-up cut after id %d", reply_channel, last_sent)
+            break
+        last_sent = message.pk
+    else:
+        if len(messages) <= limit:
             return
-        except layer.ChannelFull:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(FULL_CHANNEL_POLL)
+    send_error(reply_channel, ClientError(
+        "catchup_truncated",
+        "Sent the missed messages up to id %d; fetch the rest from "
+        "/api/rooms/%s/messages/?after=%d" % (last_sent, room.label, last_sent),
+        after=last_sent,
+    ))

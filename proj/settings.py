@@ -156,7 +156,7 @@ WHITENOISE_USE_FINDERS = DEBUG
 
 # Chat limits; the wire contract in docs/protocol.md names them.
 CHAT_HISTORY_ON_PAGE = 50
-CHAT_CATCHUP_LIMIT = env_int("CHAT_CATCHUP_LIMIT", 1000)
+CHAT_CATCHUP_LIMIT = env_int("CHAT_CATCHUP_LIMIT", 100)
 
 LOGGING = {
     "version": 1,

@@ -287,7 +287,7 @@ class CatchupTests(ConsumerTestCase):
         self.post("1")
         client = self.connect(query="?after=0")
         [truncated] = self.frames(client)
-        self.assertEqual(truncated["code"], "catchup_truncated")
+        self.assertEqual((truncated["code"], truncated["after"]), ("catchup_truncated", 0))
         self.assertIn("after=0", truncated["detail"])
 
     @override_settings(CHAT_CATCHUP_LIMIT=2)
@@ -296,5 +296,25 @@ class CatchupTests(ConsumerTestCase):
         client = self.connect(query="?after=0")
         frames = self.frames(client)
         self.assertEqual([f.get("id") for f in frames[:2]], [one.pk, two.pk])
-        self.assertEqual(frames[2]["code"], "catchup_truncated")
+        self.assertEqual((frames[2]["code"], frames[2]["after"]), ("catchup_truncated", two.pk))
         self.assertIn("after=%d" % two.pk, frames[2]["detail"])
+
+    @override_settings(CHAT_CATCHUP_LIMIT=3)
+    def test_a_full_reply_list_ends_the_catchup_at_once_and_says_where(self):
+        one, two, three = self.post("1", "2", "3")
+        real_send = Channel.send
+        sent = []
+
+        def fill_after_one(channel, content, immediately=False):
+            if "text" in content:
+                if sent:
+                    raise channel.channel_layer.ChannelFull()
+                sent.append(content)
+            return real_send(channel, content, immediately=immediately)
+
+        with mock.patch.object(Channel, "send", fill_after_one), mock.patch("chat.catchup.send_error") as say:
+            with self.assertLogs("chat.catchup", "WARNING"):
+                client = self.connect(query="?after=0")
+        self.assertEqual([f["id"] for f in self.frames(client)], [one.pk])
+        [(args, kwargs)] = say.call_args_list
+        self.assertEqual((args[1].code, args[1].fields), ("catchup_truncated", {"after": one.pk}))

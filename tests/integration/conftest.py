@@ -300,9 +300,12 @@ def assert_message_frame(frame, label, handle, message):
     return frame
 
 
-def assert_error_frame(frame, code):
-    assert set(frame) == {"type", "code", "detail"}, frame
+def assert_error_frame(frame, code, **fields):
+    """An error frame with exactly the documented keys: the three every error
+    has, and the extra `fields` this code carries, with their values."""
+    assert set(frame) == {"type", "code", "detail"} | set(fields), frame
     assert frame["type"] == "error" and frame["code"] == code, frame
+    assert all(frame[key] == value for key, value in fields.items()), (frame, fields)
     assert isinstance(frame["detail"], str) and frame["detail"], frame
     return frame
 

@@ -30,7 +30,7 @@ def test_catch_up_over_the_limit_sends_the_oldest_then_catchup_truncated(new_roo
 
     reader = join(label, after=0)
     assert reader.recv_many(LIMIT) == frames[:LIMIT]
-    error = assert_error_frame(reader.recv_json(), "catchup_truncated")
+    error = assert_error_frame(reader.recv_json(), "catchup_truncated", after=frames[LIMIT - 1]["id"])
     match = re.search(r"/api/rooms/\S+/messages/\?after=\d+", error["detail"])
     assert match, error
     assert match.group(0) == "/api/rooms/%s/messages/?after=%d" % (label, frames[LIMIT - 1]["id"])

@@ -1,12 +1,14 @@
 """
-Losing a worker: with one of two runworkers killed, the other keeps
-serving HTTP and chat. Destructive, so it has a stack of its own.
+Losing a worker, or Redis for a while: the rest keeps serving HTTP and
+chat, and workers wait for Redis instead of dying. Destructive, so it has
+a stack of its own.
 """
 import signal
+import time
 
 import pytest
 
-from tests.support.processes import chat_stack
+from tests.support.processes import chat_stack, start_redis
 
 from .conftest import assert_message_frame
 
@@ -64,3 +66,20 @@ def test_a_replacement_worker_joins_the_pool(stack, new_room, join):
     for number in range(10):
         chat_round(alice, [bob], label, "with the replacement %d" % number)
     assert replacement.alive()
+
+
+def test_workers_outlive_a_redis_restart(stack, new_room, join, http_get):
+    workers = [worker for worker in stack.workers if worker.alive()]
+    stack.redis.stop()  # its data is gone with it: the layer is not persistent
+    time.sleep(3)  # stock runworker exits within a second of losing Redis
+    assert all(worker.alive() for worker in workers), stack.logs()
+    stack.redis, _ = start_redis(stack.group, port=stack.redis_port)
+
+    # Sockets opened after the restart join their rooms afresh and chat.
+    label = new_room("after-redis")
+    alice, bob = join(label), join(label)
+    for number in range(6):
+        chat_round(alice, [bob], label, "after the restart %d" % number)
+    assert http_get("/").status == 200
+    assert all(worker.alive() for worker in workers)
+    assert all("Channel layer unreachable" in worker.log_text() for worker in workers)

@@ -420,8 +420,9 @@ def start_listening(group, name, make_argv, ready, timeout, attempts=3, env=None
 # Redis
 
 
-def start_redis(group, timeout=20):
-    """A private, non-persistent redis-server on a free port. Returns (process, port)."""
+def start_redis(group, timeout=20, port=None):
+    """A private, non-persistent redis-server on a free port (or on `port`,
+    to restart one that was stopped). Returns (process, port)."""
     redis_server = system_program("redis-server")
     data_dir = os.path.join(group.workdir, "redis")
     os.makedirs(data_dir, exist_ok=True)
@@ -430,7 +431,11 @@ def start_redis(group, timeout=20):
         return [redis_server, "--port", port, "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--dir", data_dir]
 
-    return start_listening(group, "redis", argv, redis_ping, timeout)
+    if port is None:
+        return start_listening(group, "redis", argv, redis_ping, timeout)
+    process = group.start("redis", argv(port))
+    wait_until(lambda: redis_ping(port), timeout, "redis-server on port %d" % port, watch=[process])
+    return process, port
 
 
 # --------------------------------------------------------------------------

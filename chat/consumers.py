@@ -7,6 +7,8 @@ a room socket is wrapped the same way:
     @enforce_ordering   per socket, run messages in the order they were sent
     @reply_errors       never let an exception escape (see chat/errors.py)
 
+and the disconnect, last of all, by @ends_channel_session (chat/sessions.py).
+
 so two workers may share a socket's messages and still handle them in
 order, and a bad frame costs the sender one error frame, nothing more.
 
@@ -25,6 +27,7 @@ from chat.catchup import send_catchup
 from chat.errors import ClientError, SavedButNotSent, reply_errors
 from chat.frames import parse_chat_frame, parse_count, query_param
 from chat.models import Room
+from chat.sessions import ends_channel_session
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,7 @@ def ws_receive(message, label):
         raise SavedButNotSent(saved.pk) from failure
 
 
+@ends_channel_session
 @enforce_ordering
 @reply_errors
 def ws_disconnect(message, label):

@@ -131,9 +131,10 @@ else:
         },
     }
 
-# Channel sessions (room of a socket, enforce_ordering's counter) live in the
-# database, so any worker can pick up any message of a socket.
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# A socket's state between its messages: see chat/sessions.py.
+CHANNEL_SESSION_ENGINE = "chat.sessions"
+CHANNEL_SESSION_MAX_AGE = env_int("CHANNEL_SESSION_MAX_AGE", 86400)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

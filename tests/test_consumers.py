@@ -10,7 +10,10 @@ from channels import Channel
 from channels.sessions import enforce_ordering
 from channels.test import ChannelTestCase, WSClient, apply_routes
 from channels.routing import route
+from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.test import override_settings
+from django.utils import timezone
 
 from chat.models import Message, Room
 
@@ -245,6 +248,36 @@ class OrderingTests(ConsumerTestCase):
 
 
 class DisconnectTests(ConsumerTestCase):
+    def test_a_closed_socket_leaves_no_session_behind(self):
+        alice = self.connect()
+        self.say(alice, message="hi")
+        self.assertEqual(Session.objects.count(), 1)
+        session = Session.objects.get()
+        age = session.expire_date - timezone.now()
+        self.assertAlmostEqual(age.total_seconds(), settings.CHANNEL_SESSION_MAX_AGE, delta=60)
+        alice.send_and_consume("websocket.disconnect", {"code": 1000}, path=alice.path)
+        self.assertFalse(Session.objects.exists())
+
+    def test_a_refused_socket_leaves_no_session_behind(self):
+        client = WSClient(ordered=True)
+        client.send_and_consume("websocket.connect", path=room_path("nowhere"), check_accept=False)
+        self.assertEqual(client.receive(json=False), {"close": True})
+        client.send_and_consume("websocket.disconnect", {"code": 1006}, path=room_path("nowhere"))
+        self.assertFalse(Session.objects.exists())
+
+    def test_a_disconnect_that_overtakes_a_frame_keeps_the_session_until_the_frame_ran(self):
+        alice, bob = self.connect(), self.connect()
+        alice.send("websocket.receive", {"text": json.dumps({"handle": "a", "message": "last words"})},
+                   path=alice.path)
+        alice.send("websocket.disconnect", {"code": 1000}, path=alice.path)
+        alice.consume("websocket.disconnect")  # parked: the frame before it has not run
+        self.assertEqual(Session.objects.count(), 2)
+        alice.consume("websocket.receive")     # runs, and puts the disconnect back
+        alice.consume("websocket.disconnect")
+        self.assertEqual([f["message"] for f in self.frames(bob)], ["last words"])
+        self.assertEqual(Session.objects.count(), 1)  # bob's
+
+
     def test_disconnected_socket_leaves_the_room_group(self):
         alice, bob = self.connect(), self.connect()
         bob.send_and_consume("websocket.disconnect", {"code": 1000}, path=bob.path)

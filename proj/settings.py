@@ -104,9 +104,18 @@ REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "asgi_redis.RedisChannelLayer",
+            # asgi_redis's layer, with per-socket and per-address limits on
+            # what Daphne sends to workers (proj/layers.py); 0 turns one off.
+            "BACKEND": "proj.layers.ChatChannelLayer",
             "CONFIG": {
                 "hosts": [REDIS_URL],
+                "frame_rate": env_int("CHAT_SOCKET_FRAME_RATE", 20),
+                "frame_burst": env_int("CHAT_SOCKET_FRAME_BURST", 100),
+                "address_frame_rate": env_int("CHAT_ADDRESS_FRAME_RATE", 100),
+                "address_frame_burst": env_int("CHAT_ADDRESS_FRAME_BURST", 300),
+                "connect_rate": env_int("CHAT_ADDRESS_CONNECT_RATE", 5),
+                "connect_burst": env_int("CHAT_ADDRESS_CONNECT_BURST", 30),
+                "max_frame_size": env_int("CHAT_MAX_FRAME_SIZE", 65536),
                 # Seconds an unconsumed message lives before the layer drops it.
                 "expiry": env_int("CHANNEL_LAYER_EXPIRY", 60),
                 "capacity": env_int("CHANNEL_LAYER_CAPACITY", 100),
@@ -118,6 +127,10 @@ if REDIS_URL:
                 # broadcast to a room with 100+ sockets on one Daphne.
                 "channel_capacity": {
                     "daphne.response.*": env_int("CHANNEL_LAYER_REPLY_CAPACITY", 10000),
+                    # Every socket's frames share this one channel: when it is
+                    # full Daphne closes whichever socket sends next. Room for
+                    # bursts; the budgets above keep any one client from filling it.
+                    "websocket.receive": env_int("CHANNEL_LAYER_RECEIVE_CAPACITY", 2000),
                 },
             },
             "ROUTING": "routing.channel_routing",

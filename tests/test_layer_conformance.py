@@ -1,5 +1,5 @@
 """
-The channel layers as installed here (asgi_redis 1.4.3 on msgpack-python
+The channel layers as installed here (and the project's subclass) (asgi_redis 1.4.3 on msgpack-python
 0.5.6's pure-Python codec, asgiref 1.1.2's in-memory layer, Python 3.11)
 against the ASGI spec's own conformance suite, asgiref.conformance.
 
@@ -11,6 +11,7 @@ from asgi_redis import RedisChannelLayer
 from asgiref import conformance
 from asgiref.inmemory import ChannelLayer as InMemoryChannelLayer
 
+from proj.layers import ChatChannelLayer
 from tests.support.processes import ProcessGroup, start_redis
 
 _processes = None
@@ -49,6 +50,22 @@ class RedisLayerConformanceTests(conformance.ConformanceTestCase):
         import msgpack
         self.assertEqual(msgpack.version[:2], (0, 5))
         self.assertEqual(msgpack.Packer.__module__, "msgpack.fallback")
+
+
+class ChatLayerConformanceTests(conformance.ConformanceTestCase):
+    """The project's subclass (proj/layers.py), with its default budgets."""
+    expiry_delay = 1.1
+    capacity_limit = 5
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.channel_layer = ChatChannelLayer(
+            hosts=["redis://127.0.0.1:%d/0" % _redis_port],
+            expiry=1,
+            group_expiry=2,
+            capacity=cls.capacity_limit,
+        )
 
 
 class InMemoryLayerConformanceTests(conformance.ConformanceTestCase):

@@ -456,6 +456,10 @@ def chat_environment(workdir, redis_port, **overrides):
     static_root = os.path.join(workdir, "static")
     os.makedirs(static_root, exist_ok=True)
     env.update({
+        # Every test client comes from 127.0.0.1: per-address budgets would
+        # make them one client (tests of those budgets turn them on).
+        "CHAT_ADDRESS_FRAME_RATE": "0",
+        "CHAT_ADDRESS_CONNECT_RATE": "0",
         "DJANGO_SETTINGS_MODULE": "proj.settings",
         "REDIS_URL": "redis://127.0.0.1:%d/0" % redis_port,
         "DATABASE_URL": "sqlite:///" + os.path.abspath(os.path.join(workdir, "db.sqlite3")),
@@ -539,7 +543,7 @@ def prepare_database(group, env):
 
 
 @contextlib.contextmanager
-def chat_stack(workdir, workers=2, timeout=90, **env_overrides):
+def chat_stack(workdir, workers=2, timeout=90, daphne_args=(), **env_overrides):
     """
     Start redis-server, migrate and collect static files, start daphne and
     `workers` runworkers, and wait until GET / answers 200 through the
@@ -549,7 +553,7 @@ def chat_stack(workdir, workers=2, timeout=90, **env_overrides):
     group = ProcessGroup(workdir)
     try:
         try:
-            stack = _start_chat_stack(group, workers, timeout, env_overrides)
+            stack = _start_chat_stack(group, workers, timeout, daphne_args, env_overrides)
         except ProcessError as error:
             # Attach every log to a startup failure, not only the failing process's.
             raise ProcessError("%s\n\nAll processes:\n%s" % (error, group.logs())) from None
@@ -558,7 +562,7 @@ def chat_stack(workdir, workers=2, timeout=90, **env_overrides):
         group.stop_all()
 
 
-def _start_chat_stack(group, workers, timeout, env_overrides):
+def _start_chat_stack(group, workers, timeout, daphne_args, env_overrides):
     redis, redis_port = start_redis(group)
     env = chat_environment(group.workdir, redis_port, **env_overrides)
     group.env = env
@@ -567,7 +571,7 @@ def _start_chat_stack(group, workers, timeout, env_overrides):
     daphne_program = venv_program("daphne")
 
     def daphne_argv(port):
-        return [daphne_program, "asgi:channel_layer", "-b", "127.0.0.1", "-p", port]
+        return [daphne_program, "asgi:channel_layer", "-b", "127.0.0.1", "-p", port] + list(daphne_args)
 
     def daphne_serves(port):
         # The index runs in a worker: a 200 proves the whole path

@@ -1,0 +1,120 @@
+"""
+The channel layer: asgi_redis's, metering what Daphne puts on it.
+
+Daphne 1.4 sends every WebSocket frame of every socket to the one
+`websocket.receive` channel. A flooding client fills it, and Daphne then
+closes whichever socket sends next: mostly bystanders. Here, in Daphne's
+own process, each socket and each client address gets a budget (a token
+bucket); a frame over it, or over the size limit, is refused with
+ChannelFull before it reaches Redis, and Daphne closes that one socket
+(1013, "try again later"). Workers never send these channels, so there
+the layer is asgi_redis's exactly.
+"""
+import logging
+import time
+
+from asgi_redis import RedisChannelLayer
+
+log = logging.getLogger(__name__)
+
+
+class TokenBucket:
+    """`rate` tokens a second, at most `burst` saved up."""
+
+    __slots__ = ("tokens", "stamp")
+
+    def __init__(self, burst, now):
+        self.tokens = float(burst)
+        self.stamp = now
+
+    def take(self, rate, burst, now):
+        self.tokens = min(burst, self.tokens + (now - self.stamp) * rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+    def full(self, rate, burst, now):
+        return self.tokens + (now - self.stamp) * rate >= burst
+
+
+class ChatChannelLayer(RedisChannelLayer):
+    """RedisChannelLayer with per-socket and per-address limits on what
+    interface servers send (settings: CHAT_FRAME_*, CHAT_CONNECT_*)."""
+
+    PRUNE_EVERY = 60.0  # seconds between sweeps of idle address budgets
+
+    def __init__(self, frame_rate=20.0, frame_burst=60, address_frame_rate=60.0, address_frame_burst=180,
+                 connect_rate=2.0, connect_burst=20, max_frame_size=65536, clock=time.monotonic, **config):
+        super().__init__(**config)
+        self.frame_limit = (frame_rate, frame_burst)
+        self.address_frame_limit = (address_frame_rate, address_frame_burst)
+        self.connect_limit = (connect_rate, connect_burst)
+        self.max_frame_size = max_frame_size
+        self.clock = clock
+        self._sockets = {}          # reply channel -> (its bucket, its client address)
+        self._address_frames = {}   # client address -> bucket
+        self._address_connects = {}
+        self._pruned = clock()
+
+    def send(self, channel, message):
+        if channel == "websocket.receive":
+            self._admit_frame(message)
+        elif channel == "websocket.connect":
+            self._admit_connect(message)
+        elif channel == "websocket.disconnect":
+            self._sockets.pop(message.get("reply_channel"), None)
+        return super().send(channel, message)
+
+    def _admit_connect(self, message):
+        now = self.clock()
+        self._prune(now)
+        address = _address_of(message)
+        if not _take(self._address_connects, address, self.connect_limit, now):
+            log.warning("Refusing a WebSocket from %s: over %s connections a second", address, self.connect_limit[0])
+            raise self.ChannelFull("connection rate of %s" % address)
+        self._sockets[message["reply_channel"]] = (TokenBucket(self.frame_limit[1], now), address)
+
+    def _admit_frame(self, message):
+        reply_channel = message.get("reply_channel")
+        payload = message.get("text")
+        if payload is None:
+            payload = message.get("bytes") or b""
+        if self.max_frame_size and len(payload) > self.max_frame_size:
+            log.warning("Closing %s: a frame of %d characters or bytes", reply_channel, len(payload))
+            raise self.ChannelFull("frame of %d over %d" % (len(payload), self.max_frame_size))
+        now = self.clock()
+        bucket, address = self._sockets.get(reply_channel) or (None, None)
+        if bucket is None:
+            # A socket that opened before this process's layer knew it.
+            bucket = TokenBucket(self.frame_limit[1], now)
+            self._sockets[reply_channel] = (bucket, address)
+        if (self.frame_limit[0] and not bucket.take(*self.frame_limit, now=now)) or (
+                address is not None and not _take(self._address_frames, address, self.address_frame_limit, now)):
+            log.warning("Closing %s (client %s): over its frame budget", reply_channel, address)
+            raise self.ChannelFull("frame rate of %s" % reply_channel)
+
+    def _prune(self, now):
+        """Forget address budgets that have refilled: nothing to remember."""
+        if now - self._pruned < self.PRUNE_EVERY:
+            return
+        self._pruned = now
+        for buckets, (rate, burst) in ((self._address_frames, self.address_frame_limit),
+                                       (self._address_connects, self.connect_limit)):
+            for address in [a for a, bucket in buckets.items() if bucket.full(rate, burst, now)]:
+                del buckets[address]
+
+
+def _address_of(message):
+    client = message.get("client")
+    return client[0] if client else None
+
+
+def _take(buckets, key, limit, now):
+    if key is None or not limit[0]:
+        return True
+    bucket = buckets.get(key)
+    if bucket is None:
+        bucket = buckets[key] = TokenBucket(limit[1], now)
+    return bucket.take(*limit, now=now)

@@ -1,0 +1,104 @@
+"""The budgets proj.layers.ChatChannelLayer keeps in Daphne's process."""
+import pytest
+
+from proj.layers import ChatChannelLayer
+from tests.support.processes import ProcessGroup, start_redis
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory):
+    with ProcessGroup(tmp_path_factory.mktemp("layers")) as group:
+        _, port = start_redis(group)
+        yield "redis://127.0.0.1:%d/0" % port
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def layer(redis_url, clock):
+    def make(**limits):
+        config = dict(frame_rate=2, frame_burst=3, address_frame_rate=0, connect_rate=0, max_frame_size=100)
+        config.update(limits)
+        made = ChatChannelLayer(hosts=[redis_url], clock=clock, **config)
+        made.flush()
+        return made
+    return make
+
+
+def connect(layer, reply_channel, address="10.0.0.1"):
+    layer.send("websocket.connect", {"reply_channel": reply_channel, "path": "/chat/a/", "order": 0,
+                                     "client": [address, 5000]})
+
+
+def frame(layer, reply_channel, text="{}", order=1):
+    layer.send("websocket.receive", {"reply_channel": reply_channel, "path": "/chat/a/", "order": order,
+                                     "text": text})
+
+
+def test_a_socket_over_its_budget_is_refused_and_its_neighbour_is_not(layer, clock):
+    chat = layer()
+    connect(chat, "daphne.response.x!flood")
+    connect(chat, "daphne.response.x!calm")
+    for order in range(3):
+        frame(chat, "daphne.response.x!flood", order=order + 1)
+    with pytest.raises(chat.ChannelFull):
+        frame(chat, "daphne.response.x!flood", order=4)
+    frame(chat, "daphne.response.x!calm")
+    clock.now += 0.5  # one token back at 2 a second
+    frame(chat, "daphne.response.x!flood", order=5)
+
+
+def test_a_frame_over_the_size_limit_is_refused(layer):
+    chat = layer()
+    connect(chat, "daphne.response.x!big")
+    frame(chat, "daphne.response.x!big", text="x" * 100)
+    with pytest.raises(chat.ChannelFull):
+        frame(chat, "daphne.response.x!big", text="x" * 101)
+    with pytest.raises(chat.ChannelFull):
+        chat.send("websocket.receive", {"reply_channel": "daphne.response.x!big", "order": 3, "bytes": b"x" * 101})
+
+
+def test_reconnecting_does_not_reset_an_address_budget(layer, clock):
+    chat = layer(frame_rate=0, address_frame_rate=1, address_frame_burst=4, connect_rate=1, connect_burst=2)
+    connect(chat, "daphne.response.x!one", "10.0.0.9")
+    frame(chat, "daphne.response.x!one")
+    frame(chat, "daphne.response.x!one", order=2)
+    chat.send("websocket.disconnect", {"reply_channel": "daphne.response.x!one", "order": 3})
+    connect(chat, "daphne.response.x!two", "10.0.0.9")
+    frame(chat, "daphne.response.x!two")
+    frame(chat, "daphne.response.x!two", order=2)
+    with pytest.raises(chat.ChannelFull):
+        frame(chat, "daphne.response.x!two", order=3)
+    with pytest.raises(chat.ChannelFull):  # a third connection within the burst of 2
+        connect(chat, "daphne.response.x!three", "10.0.0.9")
+    connect(chat, "daphne.response.x!other", "10.0.0.10")  # another client is not affected
+    frame(chat, "daphne.response.x!other")
+
+
+def test_zero_turns_a_budget_off(layer):
+    chat = layer(frame_rate=0, max_frame_size=0)
+    connect(chat, "daphne.response.x!free")
+    for order in range(50):
+        frame(chat, "daphne.response.x!free", text="y" * 1000, order=order + 1)
+
+
+def test_idle_address_budgets_are_forgotten(layer, clock):
+    chat = layer(address_frame_rate=1, address_frame_burst=2, connect_rate=1, connect_burst=2, capacity=500)
+    for number in range(100):
+        connect(chat, "daphne.response.x!%d" % number, "10.1.0.%d" % number)
+        chat.send("websocket.disconnect", {"reply_channel": "daphne.response.x!%d" % number, "order": 1})
+    assert len(chat._address_connects) == 100 and not chat._sockets
+    clock.now += chat.PRUNE_EVERY + 5
+    connect(chat, "daphne.response.x!late", "10.2.0.1")
+    assert list(chat._address_connects) == ["10.2.0.1"]

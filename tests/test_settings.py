@@ -60,7 +60,7 @@ def test_development_needs_nothing_set():
 
 def test_redis_url_selects_the_redis_layer():
     seen = settings_with(REDIS_URL="redis://127.0.0.1:6390/2")
-    assert seen["layer"] == "asgi_redis.RedisChannelLayer"
+    assert seen["layer"] == "proj.layers.ChatChannelLayer"
     assert seen["hosts_redis"] == ["redis://127.0.0.1:6390/2"]
 
 
@@ -132,7 +132,7 @@ def test_asgi_module_exposes_the_redis_layer():
     result = start(code="import asgi; print(type(asgi.channel_layer).__name__)",
                    REDIS_URL="redis://127.0.0.1:6390/0")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "RedisChannelLayer"
+    assert result.stdout.strip() == "ChatChannelLayer"
 
 
 def test_env_helpers(monkeypatch):
@@ -160,13 +160,13 @@ def test_reply_capacity_applies_to_daphnes_real_reply_channels():
         "import json, django; django.setup(); import asgi; layer = asgi.channel_layer; "
         "reply = 'daphne.response.AbCdEfGhIj!KlMnOpQrSt'; "
         "print(json.dumps([reply, layer.get_capacity(layer.non_local_name(reply)), "
-        "layer.get_capacity('websocket.receive')]))"
+        "layer.get_capacity('websocket.receive'), layer.get_capacity('http.request')]))"
     )
     result = start(code=code, REDIS_URL="redis://127.0.0.1:6390/0", CHANNEL_LAYER_REPLY_CAPACITY="2500")
     assert result.returncode == 0, result.stderr
-    reply, reply_capacity, default_capacity = json.loads(result.stdout)
+    reply, reply_capacity, receive_capacity, default_capacity = json.loads(result.stdout)
     assert reply.startswith("daphne.response.")
-    assert (reply_capacity, default_capacity) == (2500, 100)
+    assert (reply_capacity, receive_capacity, default_capacity) == (2500, 2000, 100)
 
 
 HTTPS_PROBE = (

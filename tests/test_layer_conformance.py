@@ -5,6 +5,7 @@ against the ASGI spec's own conformance suite, asgiref.conformance.
 
 The Redis layer runs against a private redis-server on a free port.
 """
+import shutil
 import tempfile
 
 from asgi_redis import RedisChannelLayer
@@ -30,6 +31,7 @@ def setUpModule():
 
 def tearDownModule():
     _processes.stop_all()
+    shutil.rmtree(_processes.workdir, ignore_errors=True)
 
 
 class RedisLayerConformanceTests(conformance.ConformanceTestCase):

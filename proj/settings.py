@@ -87,13 +87,18 @@ TEMPLATES = [
 ]
 
 # DATABASE_URL, e.g. postgres://user:pass@host:5432/chat; SQLite by default.
+# CONN_MAX_AGE: a worker keeps its connection between messages; channels
+# closes it when older, or broken (a restarted server), before the next one.
 DATABASES = {
     "default": dj_database_url.config(
         default="sqlite:///" + os.path.join(BASE_DIR, "db.sqlite3"),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if DATABASES["default"]["ENGINE"] in ("django.db.backends.postgresql", "django.db.backends.postgresql_psycopg2"):
+    # Django 2.2's backend with the psycopg2 2.9 fix (proj/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "proj.postgresql"
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several worker processes write to one SQLite file; wait for the write
     # lock instead of failing a chat message with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20

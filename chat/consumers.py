@@ -4,6 +4,7 @@ WebSocket consumers for /chat/<label>/, run by `manage.py runworker`.
 Thin by design: read the message, call the domain, send. Every consumer of
 a room socket is wrapped the same way:
 
+    @close_on_errors    a failure in the session machinery closes the socket
     @enforce_ordering   per socket, run messages in the order they were sent
     @reply_errors       never let an exception escape (see chat/errors.py)
 
@@ -24,7 +25,7 @@ import logging
 from channels.sessions import enforce_ordering
 
 from chat.catchup import send_catchup
-from chat.errors import ClientError, SavedButNotSent, reply_errors
+from chat.errors import ClientError, SavedButNotSent, close_on_errors, reply_errors
 from chat.frames import parse_chat_frame, parse_count, query_param
 from chat.models import Room
 from chat.sessions import ends_channel_session
@@ -45,6 +46,7 @@ def reject_unrouted_socket(message):
     reject(message)
 
 
+@close_on_errors
 @enforce_ordering
 @reply_errors
 def ws_connect(message, label):
@@ -65,6 +67,7 @@ def ws_connect(message, label):
         send_catchup(message.reply_channel, room, after)
 
 
+@close_on_errors
 @enforce_ordering
 @reply_errors
 def ws_receive(message, label):

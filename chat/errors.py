@@ -1,5 +1,7 @@
 """
-Client-facing errors, and the one place that turns them into a frame.
+Client-facing errors, and the one place that turns them into a frame
+(two decorators: reply_errors inside @enforce_ordering, close_on_errors
+outside it).
 
 Consumers and views raise ClientError("code", "detail") for input the client
 got wrong. `reply_errors` sits directly around a WebSocket consumer, inside
@@ -16,6 +18,8 @@ import functools
 import json
 import logging
 import re
+
+from channels.exceptions import ChannelSocketException, ConsumeLater, DenyConnection
 
 from chat.models import CLIENT_ID_PATTERN
 
@@ -103,5 +107,31 @@ def reply_errors(consumer):
             # The reply channel is full or the layer is down: the client will
             # not hear about it, but the worker and the socket's order live on.
             log.exception("Could not send %r to %s", reply.code, message.reply_channel)
+
+    return inner
+
+
+SOCKET_STATE_LOST = ClientError(
+    "internal_error", "The server lost track of this socket; reconnect, and resend what got no answer.")
+
+
+def close_on_errors(consumer):
+    """Outside @enforce_ordering: a failure in channels' own session handling
+    (a database that is down) leaves the socket's order unknown, and every
+    later frame of it would wait for good. Answer internal_error and close
+    the socket instead: the client reconnects with a fresh session."""
+
+    @functools.wraps(consumer)
+    def inner(message, *args, **kwargs):
+        try:
+            return consumer(message, *args, **kwargs)
+        except (ConsumeLater, DenyConnection, ChannelSocketException):
+            raise  # channels' own control flow, for its worker loop
+        except Exception:
+            log.exception("Session handling failed on %s for %s", message.channel.name, message.reply_channel)
+            try:
+                send_error(message.reply_channel, SOCKET_STATE_LOST, close=True, client_id=client_id_of(message))
+            except Exception:
+                log.exception("Could not close %s", message.reply_channel)
 
     return inner

@@ -12,6 +12,7 @@ from channels.test import ChannelTestCase, WSClient, apply_routes
 from channels.routing import route
 from django.conf import settings
 from django.contrib.sessions.models import Session
+from django.db import OperationalError
 from django.test import override_settings
 from django.utils import timezone
 
@@ -215,6 +216,19 @@ class OrderingTests(ConsumerTestCase):
         [error] = self.frames(alice)
         saved = Message.objects.get()
         self.assertEqual((error["code"], error["saved"], error["id"]), ("internal_error", True, saved.pk))
+
+    def test_a_session_failure_closes_the_socket_instead_of_stalling_it(self):
+        alice, bob = self.connect(), self.connect()
+        with mock.patch("chat.sessions.SessionStore.load", side_effect=OperationalError("database is down")):
+            with self.assertLogs("chat.errors", "ERROR"):
+                self.say(alice, message="while the database is down", client_id="c-9")
+        error = super(WSClient, alice).receive()  # the raw reply: text and close together
+        self.assertEqual(json.loads(error["text"])["code"], "internal_error")
+        self.assertEqual(json.loads(error["text"])["client_id"], "c-9")
+        self.assertTrue(error["close"])
+        self.assertFalse(Message.objects.exists())
+        self.say(bob, message="bob is fine")
+        self.assertEqual([f["message"] for f in self.frames(bob)], ["bob is fine"])
 
     def test_consumer_crash_does_not_stall_the_sockets_later_messages(self):
         alice, bob = self.connect(), self.connect()

@@ -5,6 +5,8 @@ A typo in a deployment's environment (DJANGO_DEBUG=flase) must stop the
 service at start with the variable's name, not quietly pick a default.
 """
 import os
+import ssl
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -45,6 +47,44 @@ def env_list(name, default):
     if raw is None or raw.strip() == "":
         return list(default)
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+CERT_REQS = ("required", "optional", "none")
+
+
+def env_redis_urls():
+    """
+    The channel layer's Redis servers: REDIS_URLS (comma-separated shards)
+    if set, else REDIS_URL alone; [] for neither. A rediss:// (TLS) URL gets
+    the certificate check of REDIS_SSL_CERT_REQS and REDIS_SSL_CA_CERTS in
+    its query string, where redis-py reads it, unless the URL says otherwise.
+    """
+    name = "REDIS_URLS" if os.environ.get("REDIS_URLS", "").strip() else "REDIS_URL"
+    urls = env_list(name, [])
+    for url in urls:
+        if urlsplit(url).scheme not in REDIS_SCHEMES:
+            raise ImproperlyConfigured("%s: %r is not a redis://, rediss:// or unix:// URL." % (name, url))
+    return [_with_tls_options(url) if urlsplit(url).scheme == "rediss" else url for url in urls]
+
+
+def _with_tls_options(url):
+    cert_reqs = os.environ.get("REDIS_SSL_CERT_REQS", "").strip().lower() or "required"
+    if cert_reqs not in CERT_REQS:
+        raise ImproperlyConfigured("REDIS_SSL_CERT_REQS=%r: use one of %s." % (cert_reqs, ", ".join(CERT_REQS)))
+    options = {"ssl_cert_reqs": cert_reqs}
+    if cert_reqs != "none":
+        defaults = ssl.get_default_verify_paths()
+        ca_certs = os.environ.get("REDIS_SSL_CA_CERTS", "").strip() or defaults.cafile or defaults.openssl_cafile
+        if not ca_certs or not os.path.isfile(ca_certs):
+            raise ImproperlyConfigured(
+                "REDIS_SSL_CA_CERTS=%r is not a file of CA certificates; name the one that signed the "
+                "Redis server's certificate, or set REDIS_SSL_CERT_REQS=none to encrypt without "
+                "checking it." % ca_certs)
+        options["ssl_ca_certs"] = ca_certs
+    parts = urlsplit(url)
+    query = dict(options, **dict(parse_qsl(parts.query)))
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def require_production_settings(secret_key, development_secret_key, allowed_hosts):

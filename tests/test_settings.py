@@ -21,7 +21,8 @@ PROBE = (
     "'hosts_redis': s.CHANNEL_LAYERS['default'].get('CONFIG', {}).get('hosts'), "
     "'db': s.DATABASES['default']['ENGINE'], 'db_name': s.DATABASES['default']['NAME']}))"
 )
-CONTROLLED = ("DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL")
+CONTROLLED = ("DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "REDIS_URLS",
+              "REDIS_SSL_CERT_REQS", "REDIS_SSL_CA_CERTS")
 
 
 def start(code=PROBE, argv=None, **env):
@@ -62,6 +63,35 @@ def test_redis_url_selects_the_redis_layer():
     seen = settings_with(REDIS_URL="redis://127.0.0.1:6390/2")
     assert seen["layer"] == "proj.layers.ChatChannelLayer"
     assert seen["hosts_redis"] == ["redis://127.0.0.1:6390/2"]
+
+
+def test_redis_urls_spread_the_layer_over_shards_and_win_over_redis_url():
+    seen = settings_with(REDIS_URL="redis://127.0.0.1:6390/0",
+                         REDIS_URLS="redis://127.0.0.1:6391/0, redis://127.0.0.1:6392/0")
+    assert seen["hosts_redis"] == ["redis://127.0.0.1:6391/0", "redis://127.0.0.1:6392/0"]
+
+
+def test_tls_redis_is_verified_by_default(tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not checked here")
+    seen = settings_with(REDIS_URL="rediss://:secret@redis.example:6380", REDIS_SSL_CA_CERTS=str(ca))
+    assert seen["hosts_redis"] == ["rediss://:secret@redis.example:6380?ssl_cert_reqs=required&ssl_ca_certs=%s"
+                                   % str(ca).replace("/", "%2F")]
+    seen = settings_with(REDIS_URL="rediss://redis.example:6380?ssl_cert_reqs=none", REDIS_SSL_CA_CERTS=str(ca))
+    assert seen["hosts_redis"] == ["rediss://redis.example:6380?ssl_cert_reqs=none&ssl_ca_certs=%s"
+                                   % str(ca).replace("/", "%2F")]
+
+
+def test_tls_redis_without_verification_needs_no_ca():
+    seen = settings_with(REDIS_URL="rediss://redis.example:6380", REDIS_SSL_CERT_REQS="none",
+                         REDIS_SSL_CA_CERTS="/nonexistent")
+    assert seen["hosts_redis"] == ["rediss://redis.example:6380?ssl_cert_reqs=none"]
+
+
+def test_bad_redis_settings_are_refused_by_name():
+    assert "REDIS_URLS: 'http://x' is not a redis://" in refusal(REDIS_URLS="redis://a:1/0,http://x")
+    assert "REDIS_SSL_CERT_REQS='maybe'" in refusal(REDIS_URL="rediss://a:1", REDIS_SSL_CERT_REQS="maybe")
+    assert "REDIS_SSL_CA_CERTS='/nonexistent'" in refusal(REDIS_URL="rediss://a:1", REDIS_SSL_CA_CERTS="/nonexistent")
 
 
 def test_database_url_is_honoured():

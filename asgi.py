@@ -20,3 +20,6 @@ channel_layer = channels.asgi.get_channel_layer()
 # worker ever answers. Refuse here, by name, as runworker does.
 if channel_layers["default"].local_only():
     raise ImproperlyConfigured(IN_MEMORY_LAYER_REFUSAL)
+
+# Per-socket and per-address budgets on what clients send (proj/layers.py).
+channel_layer.meter_clients()

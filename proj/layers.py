@@ -7,8 +7,9 @@ closes whichever socket sends next: mostly bystanders. Here, in Daphne's
 own process, each socket and each client address gets a budget (a token
 bucket); a frame over it, or over the size limit, is refused with
 ChannelFull before it reaches Redis, and Daphne closes that one socket
-(1013, "try again later"). Workers never send these channels, so there
-the layer is asgi_redis's exactly.
+(1013, "try again later"). Only Daphne meters (asgi.py turns it on):
+workers send to websocket.receive too, when enforce_ordering puts a parked
+frame back, and there the layer is asgi_redis's exactly.
 """
 import logging
 import time
@@ -57,9 +58,16 @@ class ChatChannelLayer(RedisChannelLayer):
         self._address_frames = {}   # client address -> bucket
         self._address_connects = {}
         self._pruned = clock()
+        self.metering = False
+
+    def meter_clients(self):
+        """Enforce the budgets on what this process sends: for interface servers only."""
+        self.metering = True
 
     def send(self, channel, message):
-        if channel == "websocket.receive":
+        if not self.metering:
+            pass
+        elif channel == "websocket.receive":
             self._admit_frame(message)
         elif channel == "websocket.connect":
             self._admit_connect(message)

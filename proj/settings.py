@@ -11,7 +11,7 @@ import os
 
 import dj_database_url
 
-from proj.env import env_bool, env_int, env_list, require_production_settings
+from proj.env import env_bool, env_int, env_list, env_redis_urls, require_production_settings
 
 BASE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -103,17 +103,18 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # lock instead of failing a chat message with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 
-# REDIS_URL unset: the in-memory layer, which lives inside one process and so
-# serves only `runserver`. REDIS_URL set: Daphne and every runworker share it.
-REDIS_URL = os.environ.get("REDIS_URL", "").strip()
-if REDIS_URL:
+# No Redis: the in-memory layer, which lives inside one process and so serves
+# only `runserver`. REDIS_URL (or shards in REDIS_URLS): Daphne and every
+# runworker share it; asgi_redis spreads channels and Groups over the shards.
+REDIS_URLS = env_redis_urls()
+if REDIS_URLS:
     CHANNEL_LAYERS = {
         "default": {
             # asgi_redis's layer, with per-socket and per-address limits on
             # what Daphne sends to workers (proj/layers.py); 0 turns one off.
             "BACKEND": "proj.layers.ChatChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                "hosts": REDIS_URLS,
                 "frame_rate": env_int("CHAT_SOCKET_FRAME_RATE", 20),
                 "frame_burst": env_int("CHAT_SOCKET_FRAME_BURST", 100),
                 "address_frame_rate": env_int("CHAT_ADDRESS_FRAME_RATE", 100),
@@ -123,6 +124,9 @@ if REDIS_URL:
                 "max_frame_size": env_int("CHAT_MAX_FRAME_SIZE", 65536),
                 # Seconds an unconsumed message lives before the layer drops it.
                 "expiry": env_int("CHANNEL_LAYER_EXPIRY", 60),
+                # Seconds a Group membership lives; Daphne closes sockets
+                # before that (deploy/daphne.sh, --websocket_timeout).
+                "group_expiry": env_int("CHANNEL_LAYER_GROUP_EXPIRY", 86400),
                 "capacity": env_int("CHANNEL_LAYER_CAPACITY", 100),
                 # Daphne 1.4 gives each process ONE reply list,
                 # "daphne.response.<process id>!", shared by all its sockets

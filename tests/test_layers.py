@@ -31,6 +31,7 @@ def layer(redis_url, clock):
         config = dict(frame_rate=2, frame_burst=3, address_frame_rate=0, connect_rate=0, max_frame_size=100)
         config.update(limits)
         made = ChatChannelLayer(hosts=[redis_url], clock=clock, **config)
+        made.meter_clients()
         made.flush()
         return made
     return make
@@ -84,6 +85,15 @@ def test_reconnecting_does_not_reset_an_address_budget(layer, clock):
         connect(chat, "daphne.response.x!three", "10.0.0.9")
     connect(chat, "daphne.response.x!other", "10.0.0.10")  # another client is not affected
     frame(chat, "daphne.response.x!other")
+
+
+def test_only_an_interface_server_meters(redis_url, clock):
+    # Workers put parked frames back on websocket.receive (enforce_ordering):
+    # those must never be refused.
+    worker_layer = ChatChannelLayer(hosts=[redis_url], clock=clock, frame_rate=1, frame_burst=1, capacity=500)
+    worker_layer.flush()
+    for order in range(20):
+        frame(worker_layer, "daphne.response.x!parked", order=order + 1)
 
 
 def test_zero_turns_a_budget_off(layer):

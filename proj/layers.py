@@ -10,10 +10,17 @@ ChannelFull before it reaches Redis, and Daphne closes that one socket
 (1013, "try again later"). Only Daphne meters (asgi.py turns it on):
 workers send to websocket.receive too, when enforce_ordering puts a parked
 frame back, and there the layer is asgi_redis's exactly.
+
+Also in Daphne: Group memberships live only in Redis, so a Redis that
+restarted has forgotten which sockets are in which room. When Daphne can
+read the layer again after an outage and a shard's run_id changed, every
+socket it holds is closed, so that its client reconnects, rejoins its room
+and catches up, instead of staying open and deaf.
 """
 import logging
 import time
 
+import redis
 from asgi_redis import RedisChannelLayer
 
 log = logging.getLogger(__name__)
@@ -59,6 +66,8 @@ class ChatChannelLayer(RedisChannelLayer):
         self._address_connects = {}
         self._pruned = clock()
         self.metering = False
+        self._run_ids = None     # each shard's Redis run_id, as last seen
+        self._outage = False
 
     def meter_clients(self):
         """Enforce the budgets on what this process sends: for interface servers only."""
@@ -74,6 +83,31 @@ class ChatChannelLayer(RedisChannelLayer):
         elif channel == "websocket.disconnect":
             self._sockets.pop(message.get("reply_channel"), None)
         return super().send(channel, message)
+
+    def receive(self, channels, block=False):
+        if not self.metering:
+            return super().receive(channels, block)
+        try:
+            received = super().receive(channels, block)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+            self._outage = True
+            raise
+        if self._outage or self._run_ids is None:
+            self._outage = False
+            self._check_for_restarts()
+        return received
+
+    def _check_for_restarts(self):
+        run_ids = [self.connection(index).info("server")["run_id"] for index in range(self.ring_size)]
+        restarted = self._run_ids is not None and run_ids != self._run_ids
+        self._run_ids = run_ids
+        if restarted and self._sockets:
+            log.warning("Redis restarted: closing %d sockets so that they rejoin their rooms", len(self._sockets))
+            for reply_channel in list(self._sockets):
+                try:
+                    super().send(reply_channel, {"close": True})
+                except self.ChannelFull:
+                    log.warning("Could not close %s: its reply list is full", reply_channel)
 
     def _admit_connect(self, message):
         now = self.clock()

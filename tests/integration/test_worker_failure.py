@@ -16,9 +16,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack(tmp_path_factory, module_database):
     """A private stack: these tests kill and start workers."""
-    with chat_stack(tmp_path_factory.mktemp("chat-stack-failure"), workers=2) as running:
+    with chat_stack(tmp_path_factory.mktemp("chat-stack-failure"), workers=2, DATABASE_URL=module_database("chat_failure")) as running:
         yield running
 
 
@@ -68,18 +68,33 @@ def test_a_replacement_worker_joins_the_pool(stack, new_room, join):
     assert replacement.alive()
 
 
-def test_workers_outlive_a_redis_restart(stack, new_room, join, http_get):
+def test_a_redis_restart_is_survived_and_open_sockets_rejoin(stack, new_room, join, http_get):
+    label = new_room("redis-restart")
+    alice, bob = join(label), join(label)
+    before = chat_round(alice, [bob], label, "before the restart")
     workers = [worker for worker in stack.workers if worker.alive()]
     stack.redis.stop()  # its data is gone with it: the layer is not persistent
     time.sleep(3)  # stock runworker exits within a second of losing Redis
     assert all(worker.alive() for worker in workers), stack.logs()
     stack.redis, _ = start_redis(stack.group, port=stack.redis_port)
 
-    # Sockets opened after the restart join their rooms afresh and chat.
-    label = new_room("after-redis")
-    alice, bob = join(label), join(label)
-    for number in range(6):
-        chat_round(alice, [bob], label, "after the restart %d" % number)
+    # Redis forgot the room's Group: Daphne closes the sockets that were in
+    # it, so that their clients reconnect and rejoin instead of hearing nothing.
+    for sock in (alice, bob):
+        deadline = time.monotonic() + 20
+        while sock.connected and time.monotonic() < deadline:
+            try:
+                sock.ws.settimeout(1)
+                sock.ws.recv()
+            except Exception:
+                pass
+        assert not sock.connected, "%r is still open, and deaf" % sock
+    carol = join(label)
+    said = [chat_round(carol, [], label, "after the restart %d" % n) for n in range(3)]
+    backs = [join(label, after=before["id"]) for _ in ("alice", "bob")]
+    for back in backs:
+        assert back.recv_many(3) == said
+    chat_round(carol, backs, label, "welcome back")
     assert http_get("/").status == 200
     assert all(worker.alive() for worker in workers)
     assert all("Channel layer unreachable" in worker.log_text() for worker in workers)

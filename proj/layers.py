@@ -52,6 +52,7 @@ class ChatChannelLayer(RedisChannelLayer):
     interface servers send (settings: CHAT_FRAME_*, CHAT_CONNECT_*)."""
 
     PRUNE_EVERY = 60.0  # seconds between sweeps of idle address budgets
+    SHARDED_BLOCK = 0.05  # seconds a worker blocks on each shard in turn
 
     def __init__(self, frame_rate=20.0, frame_burst=60, address_frame_rate=60.0, address_frame_burst=180,
                  connect_rate=2.0, connect_burst=20, max_frame_size=65536, clock=time.monotonic, **config):
@@ -68,6 +69,11 @@ class ChatChannelLayer(RedisChannelLayer):
         self.metering = False
         self._run_ids = None     # each shard's Redis run_id, as last seen
         self._outage = False
+        if self.ring_size > 1:
+            # asgi_redis blocks on one shard at a time, blpop_timeout (5 s)
+            # each, while messages wait on the next: handshakes time out.
+            # Block briefly instead (fractional timeouts: Redis 6 or later).
+            self.blpop_timeout = self.SHARDED_BLOCK
 
     def meter_clients(self):
         """Enforce the budgets on what this process sends: for interface servers only."""

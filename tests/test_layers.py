@@ -112,3 +112,9 @@ def test_idle_address_budgets_are_forgotten(layer, clock):
     clock.now += chat.PRUNE_EVERY + 5
     connect(chat, "daphne.response.x!late", "10.2.0.1")
     assert list(chat._address_connects) == ["10.2.0.1"]
+
+
+def test_with_shards_a_worker_blocks_briefly_on_each(redis_url):
+    # asgi_redis blocks 5 s on one shard while messages wait on another.
+    assert ChatChannelLayer(hosts=[redis_url]).blpop_timeout == 5
+    assert ChatChannelLayer(hosts=[redis_url, redis_url.replace("/0", "/1")]).blpop_timeout == 0.05

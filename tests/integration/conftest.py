@@ -1,11 +1,13 @@
 """
-Integration tests: the service in worker mode, as real processes.
+Integration tests: the service in worker mode, as real processes, on
+SQLite and on PostgreSQL.
 
-Each test module gets its own stack (redis-server, Daphne, two runworkers,
-a SQLite file, all in a temporary directory; see tests/support/processes.py)
-and talks to it like a browser would: HTTP through urllib, WebSockets
-through websocket-client. Tests use rooms of their own (`new_room`), so
-they do not see each other's messages.
+Every test runs once per database. The tests share one stack per database
+(redis-server, Daphne, two runworkers, in a temporary directory; see
+tests/support/processes.py); modules that need a configuration of their
+own, or break things, start their own. They talk to it like a browser
+would: HTTP through urllib, WebSockets through websocket-client. Tests use
+rooms of their own (`new_room`), so they do not see each other's messages.
 
 When a test fails, the tail of every process's log is added to its report.
 """
@@ -18,8 +20,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
+import psycopg2
 import pytest
 import websocket
 
@@ -27,7 +30,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from tests.support.processes import chat_stack  # noqa: E402
+from tests.support.postgres import remove_data, start_postgres  # noqa: E402
+from tests.support.processes import ProcessGroup, chat_stack  # noqa: E402
 
 WS_TIMEOUT = 10.0       # seconds to wait for an expected frame
 HTTP_TIMEOUT = 15.0
@@ -35,13 +39,51 @@ QUIET_WINDOW = 0.75     # seconds during which "nothing arrives" must hold
 
 
 # --------------------------------------------------------------------------
-# The stack
+# The databases and the stack
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    """redis-server + Daphne + 2 runworkers, for the tests of one module."""
-    with chat_stack(tmp_path_factory.mktemp("chat-stack"), workers=2) as running:
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory):
+    """One private PostgreSQL server for the whole run, started on first use."""
+    with ProcessGroup(tmp_path_factory.mktemp("postgres")) as group:
+        server = start_postgres(group)
+        try:
+            yield server
+        finally:
+            server.stop()
+    remove_data(server)
+
+
+DATABASES = ["sqlite", "postgresql"]
+
+
+def _new_databases(request, tmp_path_factory):
+    """name -> the DATABASE_URL of a new, empty database of the requested kind."""
+    if request.param == "sqlite":
+        directory = tmp_path_factory.mktemp("sqlite")
+        return lambda name: "sqlite:///%s" % (directory / ("%s.sqlite3" % name))
+    server = request.getfixturevalue("postgres_server")
+    return lambda name: server.create_database("%s_%s" % (name, uuid.uuid4().hex[:8]))
+
+
+@pytest.fixture(scope="session", params=DATABASES)
+def database(request, tmp_path_factory):
+    """database(name) -> a new database of this run's kind, for the shared stack."""
+    return _new_databases(request, tmp_path_factory)
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def module_database(request, tmp_path_factory):
+    """The same for a module with a stack of its own: parametrized per module,
+    so pytest runs the module's tests together instead of interleaving them
+    with other modules (which would start its stack again and again)."""
+    return _new_databases(request, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, database):
+    """redis-server + Daphne + 2 runworkers, shared by every module that needs nothing special."""
+    with chat_stack(tmp_path_factory.mktemp("chat-stack"), workers=2, DATABASE_URL=database("chat_shared")) as running:
         yield running
 
 
@@ -254,19 +296,35 @@ def new_room(http_get):
 
 
 class Database:
-    """Read-only queries on the stack's SQLite file."""
+    """Queries on a stack's database, SQLite or PostgreSQL (write "?" for parameters)."""
 
-    def __init__(self, path):
-        self.path = path
+    def __init__(self, url):
+        self.url = url
 
-    def query(self, sql, params=()):
-        uri = "file:%s?mode=ro" % urllib.parse.quote(os.path.abspath(self.path))
-        connection = sqlite3.connect(uri, uri=True, timeout=20)
+    def _connect(self):
+        if self.url.startswith("sqlite:///"):
+            return sqlite3.connect(self.url[len("sqlite:///"):], timeout=20)
+        return psycopg2.connect(self.url)
+
+    def _run(self, sql, params=(), many=False):
+        connection = self._connect()
+        postgres = not isinstance(connection, sqlite3.Connection)
+        if postgres:
+            sql = sql.replace("?", "%s")
         try:
-            connection.row_factory = sqlite3.Row
-            return [dict(row) for row in connection.execute(sql, params)]
+            with connection:
+                cursor = connection.cursor()
+                (cursor.executemany if many else cursor.execute)(sql, params)
+                if cursor.description is None:
+                    return []
+                names = [column[0] for column in cursor.description]
+                return [{name: _as_utc(name, value) for name, value in zip(names, row)}
+                        for row in cursor.fetchall()]
         finally:
             connection.close()
+
+    def query(self, sql, params=()):
+        return self._run(sql, params)
 
     def messages(self, label):
         """The saved messages of a room, by id."""
@@ -279,19 +337,37 @@ class Database:
     def rooms(self, label):
         return self.query("SELECT id, label, created FROM chat_room WHERE label = ?", (label,))
 
+    def seed_messages(self, label, texts):
+        """Test data, written straight into the room's table (much faster than chatting it in)."""
+        [room] = self.rooms(label)
+        stamp = datetime.now(timezone.utc)
+        self._run("INSERT INTO chat_message (room_id, handle, message, timestamp) VALUES (?, ?, ?, ?)",
+                  [(room["id"], "seed", text, stamp) for text in texts], many=True)
+
+
+def _as_utc(name, value):
+    """Timestamps as aware UTC datetimes, whichever database stored them."""
+    if name in ("timestamp", "created") and value is not None:
+        if isinstance(value, str):  # SQLite keeps Django's UTC as text
+            value = datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+    return value
+
 
 @pytest.fixture(scope="module")
 def db(stack):
-    return Database(stack.db_path)
+    return Database(stack.env["DATABASE_URL"])
 
 
 # --------------------------------------------------------------------------
 # Assertions about frames
 
 
-def assert_message_frame(frame, label, handle, message):
+def assert_message_frame(frame, label, handle, message, client_id=None):
     """A chat message frame with exactly the documented keys and values."""
-    assert set(frame) == {"type", "id", "previous_id", "room", "handle", "message", "timestamp"}, frame
+    keys = {"type", "id", "previous_id", "room", "handle", "message", "timestamp"}
+    assert set(frame) == keys | ({"client_id"} if client_id else set()), frame
+    assert frame.get("client_id") == client_id, frame
     assert frame["type"] == "message", frame
     assert isinstance(frame["id"], int) and frame["id"] > 0, frame
     assert (frame["room"], frame["handle"], frame["message"]) == (label, handle, message), frame

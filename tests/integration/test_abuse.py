@@ -22,9 +22,11 @@ FLOOD_SECONDS = 6
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack(tmp_path_factory, module_database):
     """The shipped budgets (per-address ones too), Daphne trusting X-Forwarded-For."""
-    with chat_stack(tmp_path_factory.mktemp("chat-stack-abuse"), workers=2, daphne_args=["--proxy-headers"],
+    # deploy/daphne.sh runs Daphne with --proxy-headers.
+    with chat_stack(tmp_path_factory.mktemp("chat-stack-abuse"), workers=2,
+                    DATABASE_URL=module_database("chat_abuse"),
                     CHAT_ADDRESS_FRAME_RATE="100", CHAT_ADDRESS_CONNECT_RATE="5") as running:
         yield running
 

@@ -1,7 +1,4 @@
 """Reconnecting with ?after=<id>: the missed messages first, in order, then live ones."""
-import sqlite3
-from datetime import datetime, timezone
-
 import pytest
 
 from .conftest import assert_error_frame, assert_message_frame
@@ -87,33 +84,19 @@ def test_malformed_after_gets_invalid_after_and_the_socket_stays_open(new_room, 
     assert [row["message"] for row in db.messages(label)] == ["before", "still connected"]
 
 
-def seed_messages(db_path, label, texts):
-    """Test data, written straight into the room's table (much faster than chatting it in)."""
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
-    connection = sqlite3.connect(db_path, timeout=20)
-    try:
-        with connection:
-            (room_id,) = connection.execute("SELECT id FROM chat_room WHERE label = ?", (label,)).fetchone()
-            connection.executemany(
-                "INSERT INTO chat_message (room_id, handle, message, timestamp) VALUES (?, ?, ?, ?)",
-                [(room_id, "seed", text, stamp) for text in texts],
-            )
-    finally:
-        connection.close()
-
-
-def test_catch_up_bigger_than_a_channels_default_capacity_arrives_complete_and_in_order(
-        stack, new_room, join, db):
-    # 100 is the channel layer's default capacity per channel.
+def test_a_long_catch_up_sends_the_default_hundred_then_points_at_the_api(stack, new_room, join, db, http_get):
     label = new_room("bigcatchup")
     texts = ["seeded %03d" % number for number in range(300)]
-    seed_messages(stack.db_path, label, texts)
+    db.seed_messages(label, texts)
     rows = db.messages(label)
     assert len(rows) == 300
 
     reader = join(label, after=0)
-    frames = reader.recv_many(300)
-    assert [frame["message"] for frame in frames] == texts
-    assert [frame["id"] for frame in frames] == [row["id"] for row in rows]
+    frames = reader.recv_many(100)
+    assert [frame["message"] for frame in frames] == texts[:100]
+    assert [frame["id"] for frame in frames] == [row["id"] for row in rows[:100]]
+    assert_error_frame(reader.recv_json(), "catchup_truncated", after=rows[99]["id"])
     reader.assert_silent()
+    rest = http_get("/api/rooms/%s/messages/?after=%d&limit=500" % (label, rows[99]["id"])).json()["messages"]
+    assert [message["message"] for message in rest] == texts[100:]
     assert all(worker.alive() for worker in stack.workers)

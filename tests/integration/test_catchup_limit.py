@@ -13,9 +13,10 @@ LIMIT = 5
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack(tmp_path_factory, module_database):
     """A private stack with a small catch-up limit."""
     with chat_stack(tmp_path_factory.mktemp("chat-stack-catchup-limit"), workers=2,
+                    DATABASE_URL=module_database("chat_catchup_limit"),
                     CHAT_CATCHUP_LIMIT=LIMIT) as running:
         yield running
 

@@ -112,10 +112,9 @@ def test_api_limit_pages_through_the_room(room_with_messages, http_get):
     assert http_get(api_path(label, "?limit=500")).json()["messages"] == frames
 
 
-def test_api_limit_defaults_to_100(new_room, join, http_get):
+def test_api_limit_defaults_to_100(new_room, http_get, db):
     label = new_room("default-limit")
-    sender = join(label)
-    sender.say_all("alice", ["m%d" % number for number in range(101)])
+    db.seed_messages(label, ["m%d" % number for number in range(101)])
     messages = http_get(api_path(label)).json()["messages"]
     assert [message["message"] for message in messages] == ["m%d" % n for n in range(100)]
 

@@ -144,6 +144,26 @@ def http_status(host, port, path="/", timeout=5.0, headers=None):
         connection.close()
 
 
+def descendants(pid):
+    """Pids of every living process below `pid` (children, their children...)."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as handle:
+                    # "pid (comm) state ppid ...": comm may hold spaces.
+                    parents[int(entry)] = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, its_parent in parents.items() if its_parent == parent]
+        found.extend(children)
+        frontier.extend(children)
+    return found
+
+
 # --------------------------------------------------------------------------
 # Processes
 
@@ -214,7 +234,10 @@ class ManagedProcess:
                 pass
 
     def stop(self, timeout=DEFAULT_STOP_TIMEOUT):
-        """SIGTERM, wait up to `timeout` seconds, then SIGKILL. Idempotent."""
+        """SIGTERM, wait up to `timeout` seconds, then SIGKILL. Idempotent.
+        Children that a process manager (honcho, supervisord) put in groups
+        of their own are stopped by it, or else SIGKILLed here by pid."""
+        children = descendants(self.pid) if self.alive() else []
         try:
             if self.alive():
                 self._signal(signal.SIGTERM)
@@ -225,6 +248,11 @@ class ManagedProcess:
                     self.popen.wait(timeout)
             # Whatever it left in its group (normally nothing).
             self._signal(signal.SIGKILL)
+            for pid in children:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         finally:
             self._close_log()
 
@@ -493,10 +521,6 @@ class ChatStack:
         return self.group.workdir
 
     @property
-    def db_path(self):
-        return self.env["DATABASE_URL"][len("sqlite:///"):]
-
-    @property
     def base_url(self):
         return "http://%s:%d" % (self.host, self.http_port)
 
@@ -562,23 +586,30 @@ def chat_stack(workdir, workers=2, timeout=90, daphne_args=(), **env_overrides):
         group.stop_all()
 
 
-def _start_chat_stack(group, workers, timeout, daphne_args, env_overrides):
-    redis, redis_port = start_redis(group)
-    env = chat_environment(group.workdir, redis_port, **env_overrides)
-    group.env = env
-    prepare_database(group, env)
-    started_workers = [start_worker(group, env, number, timeout) for number in range(1, workers + 1)]
-    daphne_program = venv_program("daphne")
+def start_daphne(group, env, name="daphne", daphne_args=(), timeout=90):
+    """Daphne as deployments start it (deploy/daphne.sh: the shipped flags)
+    on a free port, ready once GET / answers 200 through a worker.
+    Returns (process, port)."""
+    script = os.path.join(REPO_ROOT, "deploy", "daphne.sh")
 
     def daphne_argv(port):
-        return [daphne_program, "asgi:channel_layer", "-b", "127.0.0.1", "-p", port] + list(daphne_args)
+        return ["/usr/bin/env", "DAPHNE_BIND=127.0.0.1", "DAPHNE_PORT=%d" % port, script] + list(daphne_args)
 
     def daphne_serves(port):
         # The index runs in a worker: a 200 proves the whole path
         # Daphne -> Redis -> runworker -> database -> back.
         return tcp_connectable("127.0.0.1", port) and http_status("127.0.0.1", port, "/") == 200
 
-    daphne, http_port = start_listening(group, "daphne", daphne_argv, daphne_serves, timeout, env=env)
+    return start_listening(group, name, daphne_argv, daphne_serves, timeout, env=env)
+
+
+def _start_chat_stack(group, workers, timeout, daphne_args, env_overrides):
+    redis, redis_port = start_redis(group)
+    env = chat_environment(group.workdir, redis_port, **env_overrides)
+    group.env = env
+    prepare_database(group, env)
+    started_workers = [start_worker(group, env, number, timeout) for number in range(1, workers + 1)]
+    daphne, http_port = start_daphne(group, env, daphne_args=daphne_args, timeout=timeout)
     for worker in started_workers:
         if not worker.alive():
             raise ProcessError("%s exited during startup (code %s)." % (worker.name, worker.returncode))

@@ -1,0 +1,66 @@
+"""
+The Procfile as Heroku runs it, under honcho: the build's collectstatic,
+the `release` line, then `web` on $PORT and two `worker`s, against
+PostgreSQL and Redis. Chat, the history API and a static file (WhiteNoise,
+in the workers) all work through the web process.
+"""
+import os
+import sys
+
+import pytest
+import websocket
+
+from tests.support.processes import (
+    REPO_ROOT, ProcessGroup, chat_environment, free_port, http_status, start_redis, venv_program, wait_until,
+)
+
+from .conftest import Socket, assert_message_frame, http_request
+
+pytestmark = pytest.mark.integration
+
+PROCFILE = os.path.join(REPO_ROOT, "Procfile")
+
+
+@pytest.fixture(scope="module")
+def heroku(tmp_path_factory, postgres_server):
+    with ProcessGroup(tmp_path_factory.mktemp("procfile")) as group:
+        _, redis_port = start_redis(group)
+        env = chat_environment(group.workdir, redis_port,
+                               DATABASE_URL=postgres_server.create_database("chat_heroku"), PORT=free_port())
+        # Heroku's dynos run commands from the slug with its Python first on PATH.
+        env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+        honcho = venv_program("honcho")
+        group.run("collectstatic", [sys.executable, "manage.py", "collectstatic", "--noinput"], env=env)
+        group.run("honcho-release", [honcho, "-f", PROCFILE, "start", "release"], env=env)
+        dynos = group.start("honcho", [honcho, "-f", PROCFILE, "start", "-c", "web=1,worker=2", "web", "worker"],
+                            env=env)
+        port = int(env["PORT"])
+        wait_until(lambda: http_status("127.0.0.1", port, "/") == 200, 90, "the web process on $PORT",
+                   watch=[dynos])
+        yield group, dynos, port
+
+
+def test_release_migrated_and_web_and_two_workers_serve_chat(heroku):
+    group, dynos, port = heroku
+    log = dynos.log_text()
+    assert "worker.1" in log and "worker.2" in log and "web.1" in log
+    assert "Apply all migrations" in open(os.path.join(group.workdir, "honcho-release.log")).read()
+
+    base = "http://127.0.0.1:%d" % port
+    label = "heroku-room"
+    assert http_request(base + "/%s/" % label).status == 200
+    alice = Socket(websocket.create_connection("ws://127.0.0.1:%d/chat/%s/" % (port, label), timeout=10), "alice")
+    bob = Socket(websocket.create_connection("ws://127.0.0.1:%d/chat/%s/" % (port, label), timeout=10), "bob")
+    try:
+        alice.say("alice", "hello from a dyno")
+        frame = assert_message_frame(alice.recv_json(), label, "alice", "hello from a dyno")
+        assert bob.recv_json() == frame
+    finally:
+        alice.close()
+        bob.close()
+
+    history = http_request(base + "/api/rooms/%s/messages/" % label).json()
+    assert [message["message"] for message in history["messages"]] == ["hello from a dyno"]
+    static = http_request(base + "/static/chat/chat.js")
+    assert static.status == 200 and b"client_id" in static.body
+    assert dynos.alive()

@@ -3,7 +3,7 @@
 // - it knows up to which id it holds every message of the room (`complete`,
 //   advanced along each message's previous_id) and catches up from there;
 // - every message it sends carries a client_id and is resent until its echo
-//   arrives; the server never saves a client_id twice.
+//   arrives, on a new socket; the server never saves a client_id twice.
 // The rules are in docs/protocol.md ("What a client must do").
 // Every user-supplied string is set as textContent, never as HTML.
 (function () {
@@ -255,8 +255,12 @@
     messageInput.focus();
   });
 
+  // A frame with no answer was lost on the way (a worker died with it, a
+  // full channel). Later frames of the same socket would wait for it on the
+  // server (per-socket order), so reconnect: onopen resends the outbox.
   setInterval(function () {
     var now = Date.now();
+    var overdue = false;
     outbox = outbox.filter(function (item) {
       if (!item.sentAt || now - item.sentAt <= RESEND_AFTER) {
         return true;
@@ -265,9 +269,12 @@
         showError("A message could not be sent: " + item.frame.message.slice(0, 40));
         return false;
       }
-      transmit(item);
+      overdue = true;
       return true;
     });
+    if (overdue && socket && socket.readyState === WebSocket.OPEN) {
+      socket.close();
+    }
   }, 1000);
 
   transcript.scrollTop = transcript.scrollHeight;

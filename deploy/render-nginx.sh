@@ -8,6 +8,7 @@
 #   NGINX_LISTEN                 [8080]  port, or address:port, nginx listens on
 #   NGINX_SERVER_NAME            [_]     server_name; _ matches any host
 #   NGINX_CLIENT_MAX_BODY_SIZE   [1m]
+#   NGINX_CONNECTIONS_PER_ADDRESS [50]  open connections one client address may hold
 #   DAPHNE_BIND, DAPHNE_PORT, DAPHNE_PROCESSES   [127.0.0.1, 8001, 2]  the upstream:
 #       DAPHNE_PORT, DAPHNE_PORT+1, ... exactly as supervisord starts Daphne
 #   DJANGO_STATIC_ROOT           [<project>/staticfiles]  collectstatic's target
@@ -19,6 +20,9 @@ DEPLOY_DIR=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
 listen=${NGINX_LISTEN:-8080}
 server_name=${NGINX_SERVER_NAME:-_}
 body_size=${NGINX_CLIENT_MAX_BODY_SIZE:-1m}
+per_address=${NGINX_CONNECTIONS_PER_ADDRESS:-50}
+is_count "$per_address" && [ "$per_address" -ge 1 ] ||
+    die "NGINX_CONNECTIONS_PER_ADDRESS=$per_address must be a whole number of at least 1."
 static_root=${DJANGO_STATIC_ROOT:-$PROJECT_ROOT/staticfiles}
 case "$static_root" in
     /*) ;;
@@ -64,7 +68,7 @@ template="$PROJECT_ROOT/nginx.conf"
 [ -r "$template" ] || die "The template $template is missing."
 
 render() {
-    R_LISTEN=$listen R_SERVER_NAME=$server_name R_BODY_SIZE=$body_size \
+    R_LISTEN=$listen R_SERVER_NAME=$server_name R_BODY_SIZE=$body_size R_PER_ADDRESS=$per_address \
     R_STATIC_ROOT=$static_root R_UPSTREAMS=$upstreams R_TEMPLATE=$template \
     awk '
         # Literal replacement: no regex or "&" surprises in the values.
@@ -97,6 +101,7 @@ render() {
             line = subst(line, "@NGINX_SERVER_NAME@", ENVIRON["R_SERVER_NAME"])
             line = subst(line, "@STATIC_ROOT@", ENVIRON["R_STATIC_ROOT"])
             line = subst(line, "@CLIENT_MAX_BODY_SIZE@", ENVIRON["R_BODY_SIZE"])
+            line = subst(line, "@CONNECTIONS_PER_ADDRESS@", ENVIRON["R_PER_ADDRESS"])
             print line
         }
     ' "$template"

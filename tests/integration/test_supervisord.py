@@ -24,13 +24,14 @@ from .conftest import Database, Socket, assert_message_frame, http_request
 pytestmark = pytest.mark.integration
 
 SOCKETS = 4
+PER_ADDRESS = 12
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, postgres_server):
     with ProcessGroup(tmp_path_factory.mktemp("supervisord")) as group:
         _, redis_port = start_redis(group)
-        env = chat_environment(group.workdir, redis_port,
+        env = chat_environment(group.workdir, redis_port, NGINX_CONNECTIONS_PER_ADDRESS=str(PER_ADDRESS),
                                DATABASE_URL=postgres_server.create_database("chat_supervisord"))
         yield start_server(group, env)
 
@@ -125,6 +126,18 @@ def _still_open(sock):
         return True
     except BaseException:
         return False
+
+
+def test_nginx_caps_the_connections_of_one_address(server, through_nginx):
+    label = "capped"
+    assert page(server, "/%s/" % label).status == 200
+    held = [through_nginx(label) for _ in range(PER_ADDRESS)]
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        through_nginx(label)
+    assert refused.value.status_code == 429
+    held.pop().close()
+    time.sleep(0.5)
+    chat_round(through_nginx(label), held, label, "room for one more")
 
 
 def test_sigterm_stops_everything_in_time_and_a_message_in_hand_is_finished(server, through_nginx):

@@ -37,11 +37,12 @@ def tearDownModule():
 class RedisLayerConformanceTests(conformance.ConformanceTestCase):
     expiry_delay = 1.1
     capacity_limit = 5
+    layer_class = RedisChannelLayer
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.channel_layer = RedisChannelLayer(
+        cls.channel_layer = cls.layer_class(
             hosts=["redis://127.0.0.1:%d/0" % _redis_port],
             expiry=1,
             group_expiry=2,
@@ -54,20 +55,14 @@ class RedisLayerConformanceTests(conformance.ConformanceTestCase):
         self.assertEqual(msgpack.Packer.__module__, "msgpack.fallback")
 
 
-class ChatLayerConformanceTests(conformance.ConformanceTestCase):
-    """The project's subclass (proj/layers.py), with its default budgets."""
-    expiry_delay = 1.1
-    capacity_limit = 5
+class ChatLayerConformanceTests(RedisLayerConformanceTests):
+    """The project's subclass (proj/layers.py), metering as in Daphne."""
+    layer_class = ChatChannelLayer
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.channel_layer = ChatChannelLayer(
-            hosts=["redis://127.0.0.1:%d/0" % _redis_port],
-            expiry=1,
-            group_expiry=2,
-            capacity=cls.capacity_limit,
-        )
+        cls.channel_layer.meter_clients()
 
 
 class InMemoryLayerConformanceTests(conformance.ConformanceTestCase):

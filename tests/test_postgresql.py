@@ -8,19 +8,13 @@ import pytest
 from django.db.backends.postgresql import base as stock
 
 from proj.postgresql import base as mended
-from tests.support.postgres import remove_data, start_postgres
-from tests.support.processes import ProcessGroup
+from tests.support.postgres import private_postgres
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with ProcessGroup(tmp_path_factory.mktemp("postgresql")) as group:
-        started = start_postgres(group)
-        try:
-            yield started
-        finally:
-            started.stop()
-    remove_data(started)
+    with private_postgres(tmp_path_factory.mktemp("postgresql")) as started:
+        yield started
 
 
 def wrapper(backend, server):

@@ -30,8 +30,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from tests.support.postgres import remove_data, start_postgres  # noqa: E402
-from tests.support.processes import ProcessGroup, chat_stack  # noqa: E402
+from tests.support.postgres import private_postgres  # noqa: E402
+from tests.support.processes import chat_stack  # noqa: E402
 
 WS_TIMEOUT = 10.0       # seconds to wait for an expected frame
 HTTP_TIMEOUT = 15.0
@@ -45,13 +45,8 @@ QUIET_WINDOW = 0.75     # seconds during which "nothing arrives" must hold
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory):
     """One private PostgreSQL server for the whole run, started on first use."""
-    with ProcessGroup(tmp_path_factory.mktemp("postgres")) as group:
-        server = start_postgres(group)
-        try:
-            yield server
-        finally:
-            server.stop()
-    remove_data(server)
+    with private_postgres(tmp_path_factory.mktemp("postgres")) as server:
+        yield server
 
 
 DATABASES = ["sqlite", "postgresql"]

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from tests.support.postgres import remove_data, start_postgres
-from tests.support.processes import ProcessGroup, chat_stack
+from tests.support.postgres import private_postgres
+from tests.support.processes import chat_stack
 
 from .conftest import Database, assert_error_frame, assert_message_frame
 
@@ -19,13 +19,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def postgres(tmp_path_factory):
-    with ProcessGroup(tmp_path_factory.mktemp("postgres-restart")) as group:
-        server = start_postgres(group)
-        try:
-            yield server
-        finally:
-            server.stop()
-    remove_data(server)
+    with private_postgres(tmp_path_factory.mktemp("postgres-restart")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

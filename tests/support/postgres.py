@@ -3,21 +3,21 @@ A private PostgreSQL server for tests: initdb into a temporary directory,
 `postgres` on a free loopback port (never the machine's 5432), stopped by
 pid. As root, it runs as the `postgres` user, as PostgreSQL insists.
 
-    server = start_postgres(group)
-    url = server.create_database("chat_a")   # postgres://...:<port>/chat_a
-    server.restart(down_for=2)
+    with private_postgres(workdir) as server:
+        url = server.create_database("chat_a")   # postgres://...:<port>/chat_a
+        server.stop(); server.start()
 """
+import contextlib
 import glob
 import os
 import pwd
 import shutil
 import signal
 import tempfile
-import time
 
 import psycopg2
 
-from tests.support.processes import MissingProgram, free_port, system_program, wait_until
+from tests.support.processes import MissingProgram, ProcessGroup, free_port, system_program, wait_until
 
 # Speed over durability: the data lives as long as the test run.
 FAST = ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
@@ -73,11 +73,6 @@ class PostgresServer:
             self.process.popen.wait(timeout)
         self.process = None
 
-    def restart(self, down_for=0.0):
-        self.stop()
-        time.sleep(down_for)
-        self.start()
-
 
 def start_postgres(group):
     """Initialise a cluster in a fresh directory and start it. Returns a PostgresServer."""
@@ -97,6 +92,13 @@ def start_postgres(group):
     return server
 
 
-def remove_data(server):
-    """After the server stopped: its data directory is the test's to delete."""
-    shutil.rmtree(server.data_dir, ignore_errors=True)
+@contextlib.contextmanager
+def private_postgres(workdir):
+    """A started server for a `with` block; stopped, and its data deleted, after."""
+    with ProcessGroup(workdir) as group:
+        server = start_postgres(group)
+        try:
+            yield server
+        finally:
+            server.stop()
+            shutil.rmtree(server.data_dir, ignore_errors=True)

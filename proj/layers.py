@@ -49,13 +49,14 @@ class TokenBucket:
 
 class ChatChannelLayer(RedisChannelLayer):
     """RedisChannelLayer with per-socket and per-address limits on what
-    interface servers send (settings: CHAT_FRAME_*, CHAT_CONNECT_*)."""
+    interface servers send. Every budget is off (0) unless configured: the
+    settings hold the numbers (CHAT_SOCKET_*, CHAT_ADDRESS_*, CHAT_MAX_FRAME_SIZE)."""
 
     PRUNE_EVERY = 60.0  # seconds between sweeps of idle address budgets
     SHARDED_BLOCK = 0.05  # seconds a worker blocks on each shard in turn
 
-    def __init__(self, frame_rate=20.0, frame_burst=60, address_frame_rate=60.0, address_frame_burst=180,
-                 connect_rate=2.0, connect_burst=20, max_frame_size=65536, clock=time.monotonic, **config):
+    def __init__(self, frame_rate=0, frame_burst=0, address_frame_rate=0, address_frame_burst=0,
+                 connect_rate=0, connect_burst=0, max_frame_size=0, clock=time.monotonic, **config):
         super().__init__(**config)
         self.frame_limit = (frame_rate, frame_burst)
         self.address_frame_limit = (address_frame_rate, address_frame_burst)
@@ -80,15 +81,17 @@ class ChatChannelLayer(RedisChannelLayer):
         self.metering = True
 
     def send(self, channel, message):
-        if not self.metering:
-            pass
-        elif channel == "websocket.receive":
+        if self.metering:
+            self._meter(channel, message)
+        return super().send(channel, message)
+
+    def _meter(self, channel, message):
+        if channel == "websocket.receive":
             self._admit_frame(message)
         elif channel == "websocket.connect":
             self._admit_connect(message)
         elif channel == "websocket.disconnect":
             self._sockets.pop(message.get("reply_channel"), None)
-        return super().send(channel, message)
 
     def receive(self, channels, block=False):
         if not self.metering:

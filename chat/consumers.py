@@ -29,6 +29,7 @@ from chat.errors import ClientError, SavedButNotSent, close_on_errors, reply_err
 from chat.frames import parse_chat_frame, parse_count, query_param
 from chat.models import Room
 from chat.sessions import ends_channel_session
+from proj.layers import RETRY_AFTER_KEY
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,10 @@ def ws_receive(message, label):
     room_id = message.channel_session.get(SESSION_ROOM_ID)
     if room_id is None:
         raise ClientError("not_connected", "This socket has not joined a room.")
+    retry_after = message.content.get(RETRY_AFTER_KEY)
+    if retry_after is not None:
+        raise ClientError("rate_limited", "Too many messages at once; this one was not saved. "
+                          "Try again in %s s." % retry_after, retry_after=retry_after)
     frame = parse_chat_frame(message.content)
     room = Room.objects.filter(pk=room_id).first()
     if room is None:

@@ -6,8 +6,11 @@ Daphne 1.4 sends every WebSocket frame of every socket to the one
 closes whichever socket sends next: mostly bystanders. Here, in Daphne's
 own process, each socket and each client address gets a budget (a token
 bucket); a frame over it, or over the size limit, is refused with
-ChannelFull before it reaches Redis, and Daphne closes that one socket
-(1013, "try again later"). Only Daphne meters (asgi.py turns it on):
+the frame is marked, and the worker answers it with a `rate_limited` error
+instead of saving it. A client that goes on regardless (a quarter burst
+further),
+or a frame over the size limit, is refused with ChannelFull before it
+reaches Redis, and Daphne closes that one socket (1013, "try again later"). Only Daphne meters (asgi.py turns it on):
 workers send to websocket.receive too, when enforce_ordering puts a parked
 frame back, and there the layer is asgi_redis's exactly.
 
@@ -26,8 +29,13 @@ from asgi_redis import RedisChannelLayer
 log = logging.getLogger(__name__)
 
 
+# Added to a frame over its budget; the worker answers it with rate_limited.
+RETRY_AFTER_KEY = "chat_retry_after"
+
+
 class TokenBucket:
-    """`rate` tokens a second, at most `burst` saved up."""
+    """`rate` tokens a second, at most `burst` saved up. Spending goes on
+    into debt, up to a quarter of a burst more."""
 
     __slots__ = ("tokens", "stamp")
 
@@ -36,12 +44,15 @@ class TokenBucket:
         self.stamp = now
 
     def take(self, rate, burst, now):
-        self.tokens = min(burst, self.tokens + (now - self.stamp) * rate)
+        """0 when a token was there; else the seconds until the debt is paid
+        (over budget); None once the debt is over a quarter burst."""
+        self.tokens = min(burst, self.tokens + (now - self.stamp) * rate) - 1
         self.stamp = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
+        if self.tokens >= 0:
+            return 0
+        if self.tokens < -max(1.0, burst / 4.0):
+            return None
+        return -self.tokens / rate
 
     def full(self, rate, burst, now):
         return self.tokens + (now - self.stamp) * rate >= burst
@@ -82,16 +93,17 @@ class ChatChannelLayer(RedisChannelLayer):
 
     def send(self, channel, message):
         if self.metering:
-            self._meter(channel, message)
+            message = self._meter(channel, message)
         return super().send(channel, message)
 
     def _meter(self, channel, message):
         if channel == "websocket.receive":
-            self._admit_frame(message)
-        elif channel == "websocket.connect":
+            return self._admit_frame(message)
+        if channel == "websocket.connect":
             self._admit_connect(message)
         elif channel == "websocket.disconnect":
             self._sockets.pop(message.get("reply_channel"), None)
+        return message
 
     def receive(self, channels, block=False):
         if not self.metering:
@@ -122,7 +134,7 @@ class ChatChannelLayer(RedisChannelLayer):
         now = self.clock()
         self._prune(now)
         address = _address_of(message)
-        if not _take(self._address_connects, address, self.connect_limit, now):
+        if _take(self._address_connects, address, self.connect_limit, now) != 0:
             log.warning("Refusing a WebSocket from %s: over %s connections a second", address, self.connect_limit[0])
             raise self.ChannelFull("connection rate of %s" % address)
         self._sockets[message["reply_channel"]] = (TokenBucket(self.frame_limit[1], now), address)
@@ -141,10 +153,14 @@ class ChatChannelLayer(RedisChannelLayer):
             # A socket that opened before this process's layer knew it.
             bucket = TokenBucket(self.frame_limit[1], now)
             self._sockets[reply_channel] = (bucket, address)
-        if (self.frame_limit[0] and not bucket.take(*self.frame_limit, now=now)) or (
-                address is not None and not _take(self._address_frames, address, self.address_frame_limit, now)):
-            log.warning("Closing %s (client %s): over its frame budget", reply_channel, address)
+        waits = [bucket.take(*self.frame_limit, now=now) if self.frame_limit[0] else 0,
+                 _take(self._address_frames, address, self.address_frame_limit, now)]
+        if None in waits:
+            log.warning("Closing %s (client %s): far over its frame budget", reply_channel, address)
             raise self.ChannelFull("frame rate of %s" % reply_channel)
+        if max(waits) > 0:
+            return dict(message, **{RETRY_AFTER_KEY: round(max(waits), 1) or 0.1})
+        return message
 
     def _prune(self, now):
         """Forget address budgets that have refilled: nothing to remember."""
@@ -164,7 +180,7 @@ def _address_of(message):
 
 def _take(buckets, key, limit, now):
     if key is None or not limit[0]:
-        return True
+        return 0
     bucket = buckets.get(key)
     if bucket is None:
         bucket = buckets[key] = TokenBucket(limit[1], now)

@@ -107,6 +107,7 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # only `runserver`. REDIS_URL (or shards in REDIS_URLS): Daphne and every
 # runworker share it; asgi_redis spreads channels and Groups over the shards.
 REDIS_URLS = env_redis_urls()
+RECEIVE_CAPACITY = env_int("CHANNEL_LAYER_RECEIVE_CAPACITY", 2000)
 if REDIS_URLS:
     CHANNEL_LAYERS = {
         "default": {
@@ -115,10 +116,10 @@ if REDIS_URLS:
             "BACKEND": "proj.layers.ChatChannelLayer",
             "CONFIG": {
                 "hosts": REDIS_URLS,
-                "frame_rate": env_int("CHAT_SOCKET_FRAME_RATE", 20),
-                "frame_burst": env_int("CHAT_SOCKET_FRAME_BURST", 100),
-                "address_frame_rate": env_int("CHAT_ADDRESS_FRAME_RATE", 100),
-                "address_frame_burst": env_int("CHAT_ADDRESS_FRAME_BURST", 300),
+                "frame_rate": env_int("CHAT_SOCKET_FRAME_RATE", 5),
+                "frame_burst": env_int("CHAT_SOCKET_FRAME_BURST", 20),
+                "address_frame_rate": env_int("CHAT_ADDRESS_FRAME_RATE", 10),
+                "address_frame_burst": env_int("CHAT_ADDRESS_FRAME_BURST", 50),
                 "connect_rate": env_int("CHAT_ADDRESS_CONNECT_RATE", 5),
                 "connect_burst": env_int("CHAT_ADDRESS_CONNECT_BURST", 30),
                 "max_frame_size": env_int("CHAT_MAX_FRAME_SIZE", 65536),
@@ -139,7 +140,10 @@ if REDIS_URLS:
                     # Every socket's frames share this one channel: when it is
                     # full Daphne closes whichever socket sends next. Room for
                     # bursts; the budgets above keep any one client from filling it.
-                    "websocket.receive": env_int("CHANNEL_LAYER_RECEIVE_CAPACITY", 2000),
+                    "websocket.receive": RECEIVE_CAPACITY,
+                    # enforce_ordering parks a socket's frames that arrive
+                    # before an earlier one here: room for all of them.
+                    "__wait__.*": RECEIVE_CAPACITY,
                 },
             },
             "ROUTING": "routing.channel_routing",

@@ -17,6 +17,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from chat.models import Message, Room
+from proj.layers import RETRY_AFTER_KEY
 
 
 def room_path(label, query=""):
@@ -216,6 +217,18 @@ class OrderingTests(ConsumerTestCase):
         [error] = self.frames(alice)
         saved = Message.objects.get()
         self.assertEqual((error["code"], error["saved"], error["id"]), ("internal_error", True, saved.pk))
+
+    def test_a_frame_daphne_marked_over_budget_gets_rate_limited_and_is_not_saved(self):
+        alice, bob = self.connect(), self.connect()
+        frame = {"text": json.dumps({"handle": "a", "message": "too fast", "client_id": "fast-1"}),
+                 RETRY_AFTER_KEY: 1.5}
+        alice.send_and_consume("websocket.receive", frame, path=alice.path)
+        [error] = self.frames(alice)
+        self.assertEqual((error["code"], error["retry_after"], error["client_id"]), ("rate_limited", 1.5, "fast-1"))
+        self.assertEqual(self.frames(bob), [])
+        self.assertFalse(Message.objects.exists())
+        self.say(alice, message="later")
+        self.assertEqual([f["message"] for f in self.frames(bob)], ["later"])
 
     def test_a_session_failure_closes_the_socket_instead_of_stalling_it(self):
         alice, bob = self.connect(), self.connect()

@@ -1,7 +1,7 @@
 """The budgets proj.layers.ChatChannelLayer keeps in Daphne's process."""
 import pytest
 
-from proj.layers import ChatChannelLayer
+from proj.layers import RETRY_AFTER_KEY, ChatChannelLayer
 from tests.support.processes import ProcessGroup, start_redis
 
 
@@ -47,17 +47,37 @@ def frame(layer, reply_channel, text="{}", order=1):
                                      "text": text})
 
 
-def test_a_socket_over_its_budget_is_refused_and_its_neighbour_is_not(layer, clock):
-    chat = layer()
+def delivered(chat):
+    """What reached websocket.receive: (reply channel, retry_after or None) each."""
+    got = []
+    while True:
+        channel, message = chat.receive(["websocket.receive"])
+        if channel is None:
+            return got
+        got.append((message["reply_channel"], message.get(RETRY_AFTER_KEY)))
+
+
+def test_a_socket_over_its_budget_is_marked_then_closed_and_its_neighbour_is_not(layer, clock):
+    chat = layer(frame_rate=2, frame_burst=8)
     connect(chat, "daphne.response.x!flood")
     connect(chat, "daphne.response.x!calm")
-    for order in range(3):
+    for order in range(10):  # 8 within budget, 2 on debt (a quarter burst)
         frame(chat, "daphne.response.x!flood", order=order + 1)
-    with pytest.raises(chat.ChannelFull):
-        frame(chat, "daphne.response.x!flood", order=4)
+    with pytest.raises(chat.ChannelFull):  # further still: closed
+        frame(chat, "daphne.response.x!flood", order=11)
     frame(chat, "daphne.response.x!calm")
-    clock.now += 0.5  # one token back at 2 a second
-    frame(chat, "daphne.response.x!flood", order=5)
+    assert delivered(chat) == [("daphne.response.x!flood", None)] * 8 + [
+        ("daphne.response.x!flood", 0.5), ("daphne.response.x!flood", 1.0), ("daphne.response.x!calm", None)]
+
+
+def test_a_marked_socket_that_waits_is_served_again(layer, clock):
+    chat = layer()
+    connect(chat, "daphne.response.x!eager")
+    for order in range(4):
+        frame(chat, "daphne.response.x!eager", order=order + 1)
+    clock.now += 1.0  # the debt of one, and one more token
+    frame(chat, "daphne.response.x!eager", order=5)
+    assert [wait for _, wait in delivered(chat)] == [None, None, None, 0.5, None]
 
 
 def test_a_frame_over_the_size_limit_is_refused(layer):
@@ -71,20 +91,21 @@ def test_a_frame_over_the_size_limit_is_refused(layer):
 
 
 def test_reconnecting_does_not_reset_an_address_budget(layer, clock):
-    chat = layer(frame_rate=0, address_frame_rate=1, address_frame_burst=4, connect_rate=1, connect_burst=2)
+    chat = layer(frame_rate=0, address_frame_rate=1, address_frame_burst=2, connect_rate=1, connect_burst=2)
+    # burst 2: a debt of 1 (the minimum) is allowed, then the socket closes
     connect(chat, "daphne.response.x!one", "10.0.0.9")
     frame(chat, "daphne.response.x!one")
     frame(chat, "daphne.response.x!one", order=2)
     chat.send("websocket.disconnect", {"reply_channel": "daphne.response.x!one", "order": 3})
     connect(chat, "daphne.response.x!two", "10.0.0.9")
-    frame(chat, "daphne.response.x!two")
-    frame(chat, "daphne.response.x!two", order=2)
+    frame(chat, "daphne.response.x!two")  # the new socket inherits the address's debt
     with pytest.raises(chat.ChannelFull):
-        frame(chat, "daphne.response.x!two", order=3)
+        frame(chat, "daphne.response.x!two", order=2)
     with pytest.raises(chat.ChannelFull):  # a third connection within the burst of 2
         connect(chat, "daphne.response.x!three", "10.0.0.9")
     connect(chat, "daphne.response.x!other", "10.0.0.10")  # another client is not affected
     frame(chat, "daphne.response.x!other")
+    assert [wait for _, wait in delivered(chat)] == [None, None, 1.0, None]
 
 
 def test_only_an_interface_server_meters(redis_url, clock):

@@ -25,9 +25,8 @@ FLOOD_SECONDS = 6
 def stack(tmp_path_factory, module_database):
     """The shipped budgets (per-address ones too), Daphne trusting X-Forwarded-For."""
     # deploy/daphne.sh runs Daphne with --proxy-headers.
-    with chat_stack(tmp_path_factory.mktemp("chat-stack-abuse"), workers=2,
-                    DATABASE_URL=module_database("chat_abuse"),
-                    CHAT_ADDRESS_FRAME_RATE="100", CHAT_ADDRESS_CONNECT_RATE="5") as running:
+    with chat_stack(tmp_path_factory.mktemp("chat-stack-abuse"), workers=2, shipped_budgets=True,
+                    DATABASE_URL=module_database("chat_abuse")) as running:
         yield running
 
 
@@ -93,6 +92,22 @@ def test_a_reconnecting_flooder_is_closed_and_bystanders_lose_nothing(stack, new
         assert sock.connected
     assert flooder.closed >= 1, vars(flooder)
     saved_flood = sum(1 for row in db.messages(label) if row["handle"] == "flood")
-    # The per-address budget (burst 300, then 100 a second) bounds what got through.
-    assert saved_flood <= 300 + 100 * (FLOOD_SECONDS + 1), (saved_flood, vars(flooder))
+    # The per-address budget (50 at once, then 10 a second) bounds what got through.
+    assert saved_flood <= 50 + 10 * (FLOOD_SECONDS + 1), (saved_flood, vars(flooder))
     assert all(worker.alive() for worker in stack.workers)
+
+
+def test_a_burst_over_the_socket_budget_is_answered_rate_limited_and_the_socket_stays(stack, new_room, join, db):
+    label = new_room("burst")
+    eager = join(label)
+    for number in range(24):  # the budget: 20 at once, 5 a second; then a debt of 5
+        eager.say("eager", "m%03d" % number)
+    frames = eager.recv_many(24, timeout=30)
+    saved = [f for f in frames if f["type"] == "message"]
+    limited = [f for f in frames if f["type"] == "error"]
+    assert len(saved) >= 20 and len(limited) >= 2, (len(saved), len(limited))
+    assert all(f["code"] == "rate_limited" and f["retry_after"] > 0 for f in limited)
+    assert [row["message"] for row in db.messages(label)] == [f["message"] for f in saved]
+    time.sleep(max(f["retry_after"] for f in limited))
+    eager.say("eager", "after waiting")
+    assert eager.recv_json()["message"] == "after waiting"

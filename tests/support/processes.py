@@ -475,7 +475,18 @@ _SERVICE_VARIABLE_PREFIXES = ("DJANGO_", "CHANNEL_LAYER_", "CHAT_", "DATABASE_")
 _SERVICE_VARIABLES = {"REDIS_URL"}
 
 
-def chat_environment(workdir, redis_port, **overrides):
+# Every test client comes from 127.0.0.1 and tests send bursts no person
+# could: the shipped budgets (proj/layers.py) would refuse them. Tests of the
+# budgets themselves pass shipped_budgets=True.
+TEST_BUDGETS = {
+    "CHAT_ADDRESS_FRAME_RATE": "0",
+    "CHAT_ADDRESS_CONNECT_RATE": "0",
+    "CHAT_SOCKET_FRAME_RATE": "100",
+    "CHAT_SOCKET_FRAME_BURST": "500",
+}
+
+
+def chat_environment(workdir, redis_port, shipped_budgets=False, **overrides):
     """The environment for manage.py and daphne: production-like, all private to this run."""
     env = {
         key: value for key, value in os.environ.items()
@@ -484,10 +495,6 @@ def chat_environment(workdir, redis_port, **overrides):
     static_root = os.path.join(workdir, "static")
     os.makedirs(static_root, exist_ok=True)
     env.update({
-        # Every test client comes from 127.0.0.1: per-address budgets would
-        # make them one client (tests of those budgets turn them on).
-        "CHAT_ADDRESS_FRAME_RATE": "0",
-        "CHAT_ADDRESS_CONNECT_RATE": "0",
         "DJANGO_SETTINGS_MODULE": "proj.settings",
         "REDIS_URL": "redis://127.0.0.1:%d/0" % redis_port,
         "DATABASE_URL": "sqlite:///" + os.path.abspath(os.path.join(workdir, "db.sqlite3")),
@@ -498,6 +505,8 @@ def chat_environment(workdir, redis_port, **overrides):
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
     })
+    if not shipped_budgets:
+        env.update(TEST_BUDGETS)
     env.update({key: str(value) for key, value in overrides.items()})
     return env
 
@@ -567,7 +576,7 @@ def prepare_database(group, env):
 
 
 @contextlib.contextmanager
-def chat_stack(workdir, workers=2, timeout=90, daphne_args=(), **env_overrides):
+def chat_stack(workdir, workers=2, timeout=90, daphne_args=(), shipped_budgets=False, **env_overrides):
     """
     Start redis-server, migrate and collect static files, start daphne and
     `workers` runworkers, and wait until GET / answers 200 through the
@@ -577,7 +586,7 @@ def chat_stack(workdir, workers=2, timeout=90, daphne_args=(), **env_overrides):
     group = ProcessGroup(workdir)
     try:
         try:
-            stack = _start_chat_stack(group, workers, timeout, daphne_args, env_overrides)
+            stack = _start_chat_stack(group, workers, timeout, daphne_args, shipped_budgets, env_overrides)
         except ProcessError as error:
             # Attach every log to a startup failure, not only the failing process's.
             raise ProcessError("%s\n\nAll processes:\n%s" % (error, group.logs())) from None
@@ -603,9 +612,9 @@ def start_daphne(group, env, name="daphne", daphne_args=(), timeout=90):
     return start_listening(group, name, daphne_argv, daphne_serves, timeout, env=env)
 
 
-def _start_chat_stack(group, workers, timeout, daphne_args, env_overrides):
+def _start_chat_stack(group, workers, timeout, daphne_args, shipped_budgets, env_overrides):
     redis, redis_port = start_redis(group)
-    env = chat_environment(group.workdir, redis_port, **env_overrides)
+    env = chat_environment(group.workdir, redis_port, shipped_budgets, **env_overrides)
     group.env = env
     prepare_database(group, env)
     started_workers = [start_worker(group, env, number, timeout) for number in range(1, workers + 1)]

@@ -180,6 +180,16 @@
         item = candidate;
       }
     });
+    if (item && data.code === "rate_limited" && item.attempts < MAX_ATTEMPTS) {
+      showError("Sending too fast: trying again in " + Math.ceil(data.retry_after) + " s.");
+      item.sentAt = 0;  // not in flight: the resend timer leaves it alone
+      setTimeout(function () {
+        if (outbox.indexOf(item) !== -1) {
+          transmit(item);
+        }
+      }, data.retry_after * 1000);
+      return;
+    }
     if (item && data.code === "internal_error" && data.saved === false && item.attempts < MAX_ATTEMPTS) {
       return;  // not saved: the resend timer tries again
     }

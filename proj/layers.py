@@ -65,6 +65,10 @@ class ChatChannelLayer(RedisChannelLayer):
 
     PRUNE_EVERY = 60.0  # seconds between sweeps of idle address budgets
     SHARDED_BLOCK = 0.05  # seconds a worker blocks on each shard in turn
+    # Seconds a worker blocks waiting for a message (asgi_redis: 5). A
+    # stopping worker lets its wait end rather than drop what it may just
+    # have taken (chat/worker.py), so an idle one stops within this.
+    blpop_timeout = 1
 
     def __init__(self, frame_rate=0, frame_burst=0, address_frame_rate=0, address_frame_burst=0,
                  connect_rate=0, connect_burst=0, max_frame_size=0, clock=time.monotonic, **config):
@@ -82,8 +86,8 @@ class ChatChannelLayer(RedisChannelLayer):
         self._run_ids = None     # each shard's Redis run_id, as last seen
         self._outage = False
         if self.ring_size > 1:
-            # asgi_redis blocks on one shard at a time, blpop_timeout (5 s)
-            # each, while messages wait on the next: handshakes time out.
+            # asgi_redis blocks on one shard at a time, blpop_timeout each,
+            # while messages wait on the next: handshakes time out.
             # Block briefly instead (fractional timeouts: Redis 6 or later).
             self.blpop_timeout = self.SHARDED_BLOCK
 

@@ -1,9 +1,10 @@
 """
-channels' `runworker`, refusing at start what would only fail later, and
-outliving a Redis outage.
+channels' `runworker`, refusing at start what would only fail later,
+outliving a Redis outage, and stopping between messages on SIGTERM
+(chat/worker.py).
 
 The chat app lists before `channels` in INSTALLED_APPS, so this command
-takes the name; the worker loop itself is channels' own.
+takes the name; the worker loops are channels' own, with a gentler stop.
 """
 import logging
 import os
@@ -11,11 +12,16 @@ import time
 
 import redis
 from channels import DEFAULT_CHANNEL_LAYER, channel_layers
+from channels.log import setup_logger
 from channels.management.commands.runworker import Command as ChannelsRunworker
+from channels.signals import worker_process_ready
+from channels.staticfiles import StaticFilesConsumer
+from django.apps import apps
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.core.management import CommandError
 
+from chat.worker import Worker, WorkerGroup
 from proj.env import IN_MEMORY_LAYER_REFUSAL
 
 log = logging.getLogger(__name__)
@@ -29,25 +35,55 @@ STABLE_AFTER = 30.0                   # a worker up this long starts its back-of
 class Command(ChannelsRunworker):
 
     def handle(self, *args, **options):
-        if channel_layers[options.get("layer") or DEFAULT_CHANNEL_LAYER].local_only():
+        self.channel_layer = channel_layers[options.get("layer") or DEFAULT_CHANNEL_LAYER]
+        if self.channel_layer.local_only():
             raise CommandError(IN_MEMORY_LAYER_REFUSAL)
         if not settings.DEBUG:
             refuse_uncollected_static_files()
-        # Stock runworker dies with the first ConnectionError, and a process
-        # manager soon gives up restarting it (supervisord: FATAL). Wait for
-        # Redis instead. SIGTERM still ends the worker at once while it
-        # waits: channels' handler exits when no message is in hand.
-        delay = RETRY_FIRST
-        while True:
-            started = time.monotonic()
-            try:
-                return super().handle(*args, **options)
-            except LAYER_DOWN as error:
-                if time.monotonic() - started > STABLE_AFTER:
-                    delay = RETRY_FIRST
-                log.warning("Channel layer unreachable (%s); trying again in %.1f s", error, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, RETRY_MOST)
+        # The rest is channels' own set-up, which names its worker classes
+        # inline: ours stop between messages (chat/worker.py).
+        self.verbosity = options.get("verbosity", 1)
+        self.logger = setup_logger("django.channels", self.verbosity)
+        if settings.DEBUG and apps.is_installed("django.contrib.staticfiles"):
+            self.channel_layer.router.check_default(http_consumer=StaticFilesConsumer())
+        else:
+            self.channel_layer.router.check_default()
+        threads = options.get("threads", 1)
+        shared = dict(
+            channel_layer=self.channel_layer,
+            callback=self.consumer_called if self.verbosity > 1 else None,
+            only_channels=options.get("only_channels"),
+            exclude_channels=options.get("exclude_channels"),
+        )
+        if threads == 1:
+            self.logger.info("Using single-threaded worker.")
+            worker = Worker(**shared)
+        else:
+            self.logger.info("Using multi-threaded worker, %d thread(s).", threads)
+            worker = WorkerGroup(n_threads=threads, **shared)
+        self.logger.info("Running worker against channel layer %s", self.channel_layer)
+        worker_process_ready.send(sender=worker)
+        worker.ready()
+        run_through_outages(worker)
+
+
+def run_through_outages(worker):
+    """Run the worker until a signal stops it. Stock runworker dies with the
+    first ConnectionError, and a process manager soon gives up restarting it
+    (supervisord: FATAL); this waits for Redis instead, with back-off."""
+    delay = RETRY_FIRST
+    while not worker.termed:
+        started = time.monotonic()
+        try:
+            worker.run()
+        except LAYER_DOWN as error:
+            if time.monotonic() - started > STABLE_AFTER:
+                delay = RETRY_FIRST
+            log.warning("Channel layer unreachable (%s); trying again in %.1f s", error, delay)
+            resume_at = time.monotonic() + delay
+            while not worker.termed and time.monotonic() < resume_at:
+                time.sleep(0.1)
+            delay = min(delay * 2, RETRY_MOST)
 
 
 def refuse_uncollected_static_files():

@@ -9,26 +9,33 @@
 # supervisord's daphne_00, daphne_01, ... get 8001, 8002, ... and nginx's
 # upstream (deploy/render-nginx.sh) lists the same ports.
 #
-# Environment: REDIS_URL (required), DAPHNE_BIND, DAPHNE_PORT,
-# DAPHNE_PROXY_HEADERS (1 = trust X-Forwarded-For/-Proto, the default: only
-# right while Daphne is reachable through the proxy alone),
-# DAPHNE_WEBSOCKET_TIMEOUT, VENV, CHAT_ENV_FILE and the Django settings
-# (README.md, "Environment"). The Procfile's web process runs this too.
+# Environment: REDIS_URL (required), DAPHNE_BIND, DAPHNE_PORT, the DAPHNE_*
+# variables below, VENV, CHAT_ENV_FILE and the Django settings (README.md,
+# "Environment"). The Procfile's web process runs this too.
 #
-# Flags, chosen on purpose:
-#   --ping-interval 20 --ping-timeout 30  an idle socket is pinged every 20 s
-#       and closed when its client stays silent 30 s more: dead clients and
-#       half-open connections go within a minute; nginx (300 s) and Heroku's
-#       router (55 s idle) never cut a live one.
-#   --websocket_timeout (DAPHNE_WEBSOCKET_TIMEOUT, 43200 s = 12 h)  closes a
-#       socket for good after that long. Kept below the layer's group_expiry
-#       (CHANNEL_LAYER_GROUP_EXPIRY, 86400 s): a socket that outlived its Group
-#       membership would stay open and hear nothing. The page reconnects and
-#       catches up.
+# Flags, chosen on purpose (a variable overrides each number):
+#   --proxy-headers (DAPHNE_PROXY_HEADERS=1)  the client's address and scheme
+#       come from nginx's or Heroku's X-Forwarded-For/-Proto: what the access
+#       log shows and the per-address budgets (proj/layers.py) count. Right
+#       only while the proxy alone reaches Daphne: keep DAPHNE_BIND on loopback.
+#   --ping-interval 20 --ping-timeout 30 (DAPHNE_PING_INTERVAL,
+#       DAPHNE_PING_TIMEOUT)  an idle socket is pinged every 20 s and dropped
+#       when its client stays silent 30 s more: dead clients and half-open
+#       connections go within a minute, and proxies that cut idle connections
+#       (nginx.conf: 300 s, Heroku's router: 55 s) never cut a live one. Keep
+#       the interval below every proxy's idle timeout.
+#   --websocket_timeout 43200 (DAPHNE_WEBSOCKET_TIMEOUT)  closes a socket after
+#       12 h, below the layer's group_expiry (CHANNEL_LAYER_GROUP_EXPIRY, a
+#       day): a socket that outlived its Group membership would stay open and
+#       hear nothing. The page reconnects and catches up.
 #   --websocket_connect_timeout 10  a handshake waits for a worker to run the
 #       connect consumer; Daphne's 5 s drops handshakes whenever workers are
 #       briefly busy.
-#   --access-log -  to standard output, which supervisord and Heroku collect.
+#   --access-log -  a line per request and per socket opened and closed, on
+#       standard output, which supervisord (daphne_NN.log) and Heroku collect.
+#   Left as they are: -t 120 (an HTTP request waits that long for a worker,
+#       then 503), and no --root-path (nginx.conf serves the site at /; pass
+#       --root-path as an argument if a proxy mounts it under a prefix).
 set -eu
 DEPLOY_DIR=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
 . "$DEPLOY_DIR/lib.sh"
@@ -40,7 +47,7 @@ if [ $# -gt 0 ] && is_count "$1"; then
     instance=$1
     shift
 fi
-is_count "$DAPHNE_PORT" || die "DAPHNE_PORT=$DAPHNE_PORT is not a port number."
+is_count "$DAPHNE_PORT" && [ "$DAPHNE_PORT" -ge 1 ] || die "DAPHNE_PORT=$DAPHNE_PORT is not a port number."
 port=$((DAPHNE_PORT + instance))
 [ "$port" -le 65535 ] || die "DAPHNE_PORT + $instance = $port is not a port number."
 
@@ -50,13 +57,14 @@ case "${DAPHNE_PROXY_HEADERS:-1}" in
     *) die "DAPHNE_PROXY_HEADERS=$DAPHNE_PROXY_HEADERS is not a boolean; use 1 or 0." ;;
 esac
 
-timeout=${DAPHNE_WEBSOCKET_TIMEOUT:-43200}
-is_count "$timeout" || die "DAPHNE_WEBSOCKET_TIMEOUT=$timeout is not a number of seconds."
-expiry=${CHANNEL_LAYER_GROUP_EXPIRY:-86400}
-is_count "$expiry" || die "CHANNEL_LAYER_GROUP_EXPIRY=$expiry is not a number of seconds."
+ping_interval=$(seconds DAPHNE_PING_INTERVAL 20)
+ping_timeout=$(seconds DAPHNE_PING_TIMEOUT 30)
+# 0 would not mean "never": Daphne takes it as "the layer's group_expiry".
+timeout=$(seconds DAPHNE_WEBSOCKET_TIMEOUT 43200)
+expiry=$(seconds CHANNEL_LAYER_GROUP_EXPIRY 86400)
 [ "$timeout" -lt "$expiry" ] || die "DAPHNE_WEBSOCKET_TIMEOUT=$timeout must be below CHANNEL_LAYER_GROUP_EXPIRY=$expiry: a socket open longer than its Group membership hears nothing."
 
 exec "${BIN}daphne" asgi:channel_layer --bind "$DAPHNE_BIND" --port "$port" \
-    --ping-interval 20 --ping-timeout 30 \
+    --ping-interval "$ping_interval" --ping-timeout "$ping_timeout" \
     --websocket_timeout "$timeout" --websocket_connect_timeout 10 \
     --access-log - "$@"

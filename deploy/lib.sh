@@ -69,6 +69,14 @@ is_count() {
     esac
 }
 
+# The value of variable $1, or $2 if unset or empty: a whole number of
+# seconds, at least 1. Use as: ping=$(seconds DAPHNE_PING_INTERVAL 20)
+seconds() {
+    eval "value=\${$1:-$2}"
+    is_count "$value" && [ "$value" -ge 1 ] || die "$1=$value is not a whole number of seconds (1 or more)."
+    printf '%s\n' "$value"
+}
+
 require_redis() {
     if [ -z "${REDIS_URL:-}" ]; then
         die "REDIS_URL is not set. Daphne and runworker are separate processes and meet only in a Redis channel layer: set REDIS_URL (e.g. redis://127.0.0.1:6379/0) for all of them. For a single development process use 'python manage.py runserver' instead."

@@ -9,7 +9,8 @@
 #   deploy/nginx.sh -t            render and test only
 #
 # Environment: NGINX_PREFIX [$CHAT_RUN_DIR/nginx] holds nginx.conf,
-# nginx.pid, logs/ and tmp/; NGINX [nginx on PATH, else /usr/sbin/nginx];
+# nginx.pid, logs/ and tmp/; NGINX_BIN [nginx on PATH, else /usr/sbin/nginx]
+# (not NGINX: nginx itself reads that variable, for inherited sockets);
 # NGINX_DAEMON=1 to let nginx go to the background instead; and everything
 # render-nginx.sh reads (NGINX_LISTEN, DAPHNE_PORT, DAPHNE_PROCESSES, ...).
 set -eu
@@ -23,11 +24,11 @@ case "$prefix" in
 esac
 prefix=${prefix%/}
 
-nginx=${NGINX:-}
+nginx=${NGINX_BIN:-}
 if [ -z "$nginx" ]; then
     nginx=$(command -v nginx 2>/dev/null || true)
     [ -n "$nginx" ] || { [ -x /usr/sbin/nginx ] && nginx=/usr/sbin/nginx; } ||
-        die "nginx is not installed (Debian: sudo apt-get install nginx), or set NGINX=/path/to/nginx."
+        die "nginx is not installed (Debian: sudo apt-get install nginx), or set NGINX_BIN=/path/to/nginx."
 fi
 
 mkdir -p "$prefix/logs" "$prefix/tmp"

@@ -1,178 +1,275 @@
 """
-One server: the shipped supervisord.conf (two Daphnes, two workers) behind
-the shipped nginx.conf, against Redis and PostgreSQL. Chat across Daphnes,
-the history API, static files from nginx itself, and the faults a server
-lives through: a worker or a Daphne killed, supervisord stopped in the
-middle of a message. The last test stops everything, so it comes last.
+One server as it ships: supervisord.conf (two Daphnes, two workers) behind
+nginx.conf, against Redis and PostgreSQL, every request through nginx.
+Chat between sockets on different Daphnes, the history API, static files
+from nginx itself, and what a server lives through: a worker or a Daphne
+killed, the workers restarted one at a time. Stopping supervisord is in
+test_supervisord_shutdown.py, on a stack of its own.
+
+Which Daphne holds a socket is read from the Daphnes' access logs
+(deploy/daphne.sh: --access-log -, kept by supervisord per program).
 """
 import os
-import re
-import signal
 import threading
 import time
-import urllib.parse
+import uuid
 
-import psycopg2
 import pytest
 import websocket
 
-from tests.support.processes import ProcessGroup, chat_environment, descendants, start_redis, wait_until
-from tests.support.supervisor import start_server
+from tests.support.nginx import public_directory, start_nginx
+from tests.support.processes import ProcessGroup, chat_environment, start_redis
+from tests.support.supervisor import ServerStack, start_supervisord
 
-from .conftest import Database, Socket, assert_message_frame, http_request
+from .conftest import assert_message_frame, wait_for
 
 pytestmark = pytest.mark.integration
 
-SOCKETS = 4
-PER_ADDRESS = 12
+PER_ADDRESS = 12  # NGINX_CONNECTIONS_PER_ADDRESS: room for every test's sockets, and a cap to reach
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, postgres_server):
-    with ProcessGroup(tmp_path_factory.mktemp("supervisord")) as group:
+def database_url(postgres_server):
+    """This module's database: the deployment's, PostgreSQL."""
+    return postgres_server.create_database("chat_supervisord_%s" % uuid.uuid4().hex[:8])
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, database_url):
+    with public_directory() as public, ProcessGroup(tmp_path_factory.mktemp("supervisord")) as group:
         _, redis_port = start_redis(group)
-        env = chat_environment(group.workdir, redis_port, NGINX_CONNECTIONS_PER_ADDRESS=str(PER_ADDRESS),
-                               DATABASE_URL=postgres_server.create_database("chat_supervisord"))
-        yield start_server(group, env)
+        env = chat_environment(group.workdir, redis_port, DATABASE_URL=database_url,
+                               DJANGO_STATIC_ROOT=os.path.join(public, "static"),
+                               NGINX_CONNECTIONS_PER_ADDRESS=str(PER_ADDRESS))
+        supervisord = start_supervisord(group, env, daphnes=2, workers=2)
+        yield ServerStack(group, supervisord, start_nginx(group, supervisord.env, public))
 
 
-@pytest.fixture
-def through_nginx(server):
-    opened = []
-
-    def _open(label, after=None):
-        url = "ws://127.0.0.1:%d/chat/%s/%s" % (server.nginx_port, urllib.parse.quote(label),
-                                                 "" if after is None else "?after=%d" % after)
-        sock = Socket(websocket.create_connection(url, timeout=10), url)
-        opened.append(sock)
-        return sock
-
-    yield _open
-    for sock in opened:
-        sock.close()
+# --------------------------------------------------------------------------
+# The Daphnes' access logs: which Daphne holds which socket
 
 
-def page(server, path):
-    return http_request("http://127.0.0.1:%d%s" % (server.nginx_port, path))
+def daphne_logs(stack):
+    return "".join(stack.supervisord.log(daphne) for daphne in stack.supervisord.daphnes)
 
 
-def connects(server, number, label):
-    return server.log("daphne_%02d" % number).count("WSCONNECT /chat/%s/" % label)
+def access_line(stack, path):
+    """The one access-log line of a request for `path`, once it is written
+    (supervisord copies each Daphne's output to its log as it comes)."""
+    def written():
+        lines = [line for line in daphne_logs(stack).splitlines() if " %s\" " % path in line]
+        return lines[0] if len(lines) == 1 else None
+    return wait_for(written, what="the access log line of %s" % path)
+
+
+def connects(stack, label):
+    """{daphne: how many sockets to the room it has accepted so far}"""
+    return {daphne: stack.supervisord.log(daphne).count('"WSCONNECT /chat/%s/"' % label)
+            for daphne in stack.supervisord.daphnes}
+
+
+def join_and_locate(stack, join, label, after=None):
+    """Join the room through nginx; returns (socket, the Daphne that accepted it)."""
+    before = connects(stack, label)
+    sock = join(label, after=after)
+
+    def accepted_by():
+        grown = [daphne for daphne, count in connects(stack, label).items() if count > before[daphne]]
+        return grown[0] if len(grown) == 1 else None
+
+    return sock, wait_for(accepted_by, what="the access log line of %r" % sock)
+
+
+def sockets_on_each_daphne(stack, join, label, each=1):
+    """Join until every Daphne holds `each` sockets of the room (nginx's round
+    robin spreads them); returns {daphne: [sockets]}."""
+    held = {daphne: [] for daphne in stack.supervisord.daphnes}
+    for _ in range(8 * each * len(held)):
+        sock, daphne = join_and_locate(stack, join, label)
+        held[daphne].append(sock)
+        if all(len(sockets) >= each for sockets in held.values()):
+            return held
+    pytest.fail("nginx never spread the sockets over every Daphne: %r" % held)
+
+
+def everyone(held):
+    return [sock for sockets in held.values() for sock in sockets]
 
 
 def chat_round(sender, listeners, label, text):
+    """`sender` says `text`: it and every listener receive the same frame."""
     sender.say("alice", text)
     frame = assert_message_frame(sender.recv_json(timeout=20), label, "alice", text)
     for listener in listeners:
-        assert listener.recv_json(timeout=20) == frame
+        assert listener.recv_json(timeout=20) == frame, listener
     return frame
 
 
-def test_chat_through_nginx_spans_both_daphnes(server, through_nginx):
-    label = "across-daphnes"
-    assert page(server, "/%s/" % label).status == 200
-    sockets = [through_nginx(label) for _ in range(SOCKETS)]
-    # nginx's round robin put the sockets on both Daphnes...
-    assert connects(server, 0, label) > 0 and connects(server, 1, label) > 0
-    # ...and every socket hears every other one.
-    for index, sender in enumerate(sockets):
-        chat_round(sender, [s for s in sockets if s is not sender], label, "from socket %d" % index)
-    history = page(server, "/api/rooms/%s/messages/" % label).json()["messages"]
-    assert [m["message"] for m in history] == ["from socket %d" % n for n in range(SOCKETS)]
+def wait_closed(sock, timeout=10):
+    """The server side is gone: the socket reports closed (frames still in
+    flight are dropped)."""
+    def closed():
+        try:
+            sock.ws.settimeout(0.5)
+            sock.ws.recv()
+        except websocket.WebSocketTimeoutException:
+            return False
+        except (websocket.WebSocketConnectionClosedException, OSError):
+            return True
+        return not sock.connected
+    wait_for(closed, timeout=timeout, what="%r to be closed" % sock)
 
 
-def test_static_files_come_from_nginx_itself(server):
-    response = page(server, "/static/chat/chat.js")
-    assert response.status == 200 and b"client_id" in response.body
-    assert response.headers["Cache-Control"] == "public, max-age=3600"  # nginx.conf's /static/ location
-    assert all("/static/" not in server.log("daphne_%02d" % n) for n in range(2))
+# --------------------------------------------------------------------------
+# Through nginx
 
 
-def test_a_killed_worker_is_restarted_and_chat_goes_on(server, through_nginx):
-    label = "worker-killed"
-    assert page(server, "/%s/" % label).status == 200
-    alice, bob = through_nginx(label), through_nginx(label)
-    old_pid = server.kill("worker_00")
-    wait_until(lambda: server.status()["worker_00"][1] not in (None, old_pid), 30, "worker_00 restarted",
-               watch=[server.supervisord])
-    for number in range(6):
-        chat_round(alice, [bob], label, "after the kill %d" % number)
-    assert server.all_running()
+def test_sockets_on_different_daphnes_chat_through_nginx(stack, join, new_room):
+    label = new_room("across")
+    held = sockets_on_each_daphne(stack, join, label)
+    on_first, on_second = held["daphne_00"][0], held["daphne_01"][0]
+    sockets = everyone(held)
+    chat_round(on_first, [s for s in sockets if s is not on_first], label, "from daphne_00")
+    chat_round(on_second, [s for s in sockets if s is not on_second], label, "from daphne_01")
 
 
-def test_a_killed_daphne_loses_only_its_sockets_which_reconnect_and_catch_up(server, through_nginx):
-    label = "daphne-killed"
-    assert page(server, "/%s/" % label).status == 200
-    sockets = [through_nginx(label) for _ in range(SOCKETS)]
-    first = chat_round(sockets[0], sockets[1:], label, "before the crash")
-    server.kill("daphne_00")
-    time.sleep(2)
-    survivors = [s for s in sockets if _still_open(s)]
-    lost = [s for s in sockets if s not in survivors]
-    assert survivors and lost, "sockets should have been on both Daphnes"
-    said = [chat_round(survivors[0], survivors[1:], label, "while they were away %d" % n)["id"]
-            for n in range(3)]
-    # The page reconnects through nginx with the last id it has, and catches up.
-    for _ in lost:
-        back = through_nginx(label, after=first["id"])
-        assert [back.recv_json()["id"] for _ in said] == said
-    wait_until(server.all_running, 30, "daphne_00 restarted", watch=[server.supervisord])
+def test_the_history_api_through_nginx(stack, join, new_room, http_get):
+    label = new_room("history")
+    said = join(label).say_all("alice", ["one", "two", "three"])
+    everything = http_get("/api/rooms/%s/messages/" % label)
+    assert everything.status == 200, everything
+    assert everything.json() == {"room": label, "messages": said}
+    later = http_get("/api/rooms/%s/messages/?after=%d&limit=1" % (label, said[0]["id"]))
+    assert later.json()["messages"] == said[1:2]
 
 
-def _still_open(sock):
-    try:
-        sock.ws.ping()
-        sock.assert_silent(0.2)
-        return True
-    except BaseException:
-        return False
+def test_static_files_are_served_by_nginx_itself(stack, http_get):
+    static_root = stack.env["DJANGO_STATIC_ROOT"]
+    # A file the workers cannot know: WhiteNoise indexes STATIC_ROOT when a
+    # worker starts. Only nginx, reading the directory, can serve it.
+    probe = "probe-%s.txt" % uuid.uuid4().hex
+    with open(os.path.join(static_root, probe), "w") as handle:
+        handle.write("from disk\n")
+    fresh = http_get("/static/%s" % probe)
+    assert (fresh.status, fresh.text) == (200, "from disk\n"), fresh
+    assert fresh.headers["Content-Type"] == "text/plain"
+
+    script = http_get("/static/chat/chat.js")
+    with open(os.path.join(static_root, "chat", "chat.js"), "rb") as handle:
+        assert (script.status, script.body) == (200, handle.read())
+    assert script.headers["Cache-Control"] == "public, max-age=3600"  # nginx.conf's /static/ location
+    assert http_get("/static/chat/missing.js").status == 404
+
+    # What nginx proxies, a Daphne logs; none of the above was.
+    proxied = "/api/rooms/static-control-%s/messages/" % uuid.uuid4().hex[:8]
+    assert http_get(proxied).status == 404
+    assert '"GET %s" 404' % proxied in access_line(stack, proxied)
+    assert "/static/" not in daphne_logs(stack)
 
 
-def test_nginx_caps_the_connections_of_one_address(server, through_nginx):
-    label = "capped"
-    assert page(server, "/%s/" % label).status == 200
-    held = [through_nginx(label) for _ in range(PER_ADDRESS)]
+def test_nginx_runs_the_rendered_configuration_without_complaint(stack):
+    complaints = [line for line in stack.group.logs(lines=1000).splitlines() + stack.nginx.log("error").splitlines()
+                  if any(level in line for level in ("[emerg]", "[alert]", "[crit]"))]
+    assert complaints == []
+
+
+def test_daphne_sees_the_client_nginx_saw_never_a_forged_one(stack, http_get):
+    path = "/api/rooms/forged-%s/messages/" % uuid.uuid4().hex[:8]
+    assert http_get(path, headers={"X-Forwarded-For": "203.0.113.9"}).status == 404
+    line = access_line(stack, path)
+    # nginx sets X-Forwarded-For to the address it saw, and Daphne
+    # (--proxy-headers) takes the client from it: port 0, as Daphne has no
+    # X-Forwarded-Port. Without the flag the client would be nginx, with its port.
+    assert line.startswith("127.0.0.1:0 "), line
+
+
+def test_nginx_caps_the_connections_of_one_address(stack, join, new_room):
+    label = new_room("capped")
+    held = [join(label) for _ in range(PER_ADDRESS)]
     with pytest.raises(websocket.WebSocketBadStatusException) as refused:
-        through_nginx(label)
+        join(label)
     assert refused.value.status_code == 429
     held.pop().close()
     time.sleep(0.5)
-    chat_round(through_nginx(label), held, label, "room for one more")
+    chat_round(join(label), held, label, "room for one more")
 
 
-def test_sigterm_stops_everything_in_time_and_a_message_in_hand_is_finished(server, through_nginx):
-    label = "slow-message"
-    assert page(server, "/%s/" % label).status == 200
-    alice = through_nginx(label)
-    children = descendants(server.supervisord.pid)
-    db = Database(server.env["DATABASE_URL"])
-    # Hold the rooms' table, so the worker that takes the frame blocks in the
-    # middle of saving it: a slow message, with no hook in the service.
-    locker = psycopg2.connect(server.env["DATABASE_URL"])
-    with locker.cursor() as cursor:
-        cursor.execute("LOCK TABLE chat_room IN EXCLUSIVE MODE")
-    alice.say("alice", "finish me")
-    time.sleep(1.5)
-    started = time.monotonic()
-    os.kill(server.supervisord.pid, signal.SIGTERM)
-    # Daphnes stop first (supervisord.conf priorities); the workers get SIGTERM
-    # while one of them is still blocked on the frame.
-    threading.Timer(4.0, locker.commit).start()
-    server.supervisord.popen.wait(60)
-    elapsed = time.monotonic() - started
-    locker.close()
-    # Within the longest stopwaitsecs (30 s, the workers'), and every child gone.
-    assert elapsed < 35, elapsed
-    assert server.supervisord.returncode == 0
-    assert not [pid for pid in children if os.path.exists("/proc/%d" % pid) and _not_zombie(pid)]
-    assert [row["message"] for row in db.messages(label)] == ["finish me"]
-    logs = server.log("worker_00") + server.log("worker_01")
-    assert "Shutdown signal received while busy" in logs
+# --------------------------------------------------------------------------
+# Faults
 
 
-def _not_zombie(pid):
+def test_a_killed_worker_is_restarted_and_chat_goes_on(stack, join, new_room):
+    supervisord = stack.supervisord
+    label = new_room("worker-killed")
+    alice, bob = join(label), join(label)
+    # A worker killed with a message in hand loses it, as does one that
+    # Redis hands a message to in the instant it dies (the layer is
+    # at-most-once), and enforce_ordering then holds that socket's later
+    # frames for it. So the kill comes when both sockets have been answered,
+    # and the next frame once the worker is gone.
+    chat_round(alice, [bob], label, "before the kill")
+    chat_round(bob, [alice], label, "before the kill, too")
+    killed = supervisord.kill("worker_00")
+    wait_for(lambda: "exited: worker_00 (terminated by SIGKILL; not expected)" in supervisord.log(),
+             what="supervisord to see worker_00 die")
+    time.sleep(0.2)  # and Redis to see its connection close
+    chat_round(alice, [bob], label, "while worker_00 is down")
+    supervisord.wait_running(replaced={"worker_00": killed})
+    # The new worker_00 alone answers.
+    supervisord.ctl("stop", "chat:worker_01")
     try:
-        with open("/proc/%d/stat" % pid) as handle:
-            return re.search(r"\) (\S)", handle.read()).group(1) != "Z"
-    except OSError:
-        return False
+        for number in range(3):
+            chat_round(alice, [bob], label, "with the new worker_00 only %d" % number)
+    finally:
+        supervisord.ctl("start", "chat:worker_01")
+    supervisord.wait_running()
+
+
+def test_a_killed_daphne_loses_only_its_sockets_which_catch_up_on_the_other(stack, join, new_room):
+    supervisord = stack.supervisord
+    label = new_room("daphne-killed")
+    held = sockets_on_each_daphne(stack, join, label, each=2)
+    lost, kept = held["daphne_00"], held["daphne_01"]
+    before = chat_round(kept[0], [s for s in everyone(held) if s is not kept[0]], label, "before the crash")
+
+    killed = supervisord.kill("daphne_00")
+    for sock in lost:
+        wait_closed(sock)
+    said = [chat_round(kept[0], kept[1:], label, "while they were away %d" % n) for n in range(3)]
+    assert all(sock.connected for sock in kept)
+
+    # The page reconnects through nginx with the last id it has: nginx passes
+    # the refused connection to the Daphne that is up, which replays the rest.
+    back = []
+    for _ in lost:
+        sock, daphne = join_and_locate(stack, join, label, after=before["id"])
+        assert daphne == "daphne_01"
+        assert sock.recv_many(len(said)) == said
+        back.append(sock)
+
+    supervisord.wait_running(replaced={"daphne_00": killed})
+    chat_round(back[0], kept + back[1:], label, "all back")
+
+
+def test_workers_restarted_one_at_a_time_lose_no_message(stack, join, new_room):
+    """The documented roll-out: each worker in turn finishes what it holds
+    and stops while the other serves; the room hears every message once, in order."""
+    supervisord = stack.supervisord
+    label = new_room("rolling")
+    alice, bob = join(label), join(label)
+    logged = len(supervisord.log())
+    for worker in supervisord.workers:
+        restart = threading.Thread(target=supervisord.ctl, args=("restart", "chat:%s" % worker))
+        restart.start()
+        number = 0
+        while restart.is_alive() or number < 5:
+            chat_round(alice, [bob], label, "during the restart of %s: %d" % (worker, number))
+            number += 1
+            time.sleep(0.1)
+        restart.join()
+    supervisord.wait_running()
+    bob.assert_silent()
+    restarts = supervisord.log()[logged:]
+    for worker in supervisord.workers:
+        assert "stopped: %s (exit status 0)" % worker in restarts
+    assert "exited:" not in restarts and "SIGKILL" not in restarts, restarts

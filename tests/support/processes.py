@@ -469,10 +469,12 @@ def start_redis(group, timeout=20, port=None):
 # --------------------------------------------------------------------------
 # The chat service in worker mode
 
-# Environment variables the service reads; the test process's own values
-# must never leak into the processes it starts.
-_SERVICE_VARIABLE_PREFIXES = ("DJANGO_", "CHANNEL_LAYER_", "CHAT_", "DATABASE_")
-_SERVICE_VARIABLES = {"REDIS_URL"}
+# Environment variables the service and deploy/ read (the Makefile's list);
+# the test process's own values must never leak into the processes it
+# starts (a REDIS_URLS in the shell would win over the private Redis).
+_SERVICE_VARIABLE_PREFIXES = ("DJANGO_", "CHANNEL_LAYER_", "CHAT_", "DATABASE_", "REDIS_",
+                              "DAPHNE_", "WORKER_", "NGINX_")
+_SERVICE_VARIABLES = {"VENV"}
 
 
 # Every test client comes from 127.0.0.1 and tests send bursts no person

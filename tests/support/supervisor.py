@@ -1,106 +1,196 @@
 """
-The one-server deployment as it ships: deploy/release.sh, then
-`deploy/supervisord.sh -n` (supervisord.conf: Daphnes and workers) and
-`deploy/nginx.sh` (nginx.conf rendered) in front, on free ports.
+supervisord with the shipped supervisord.conf, as a test's child:
+deploy/release.sh, then `deploy/supervisord.sh -n`, which runs
+`supervisord -c supervisord.conf -n` with the variables operators set
+(CHAT_RUN_DIR, DAPHNE_PROCESSES, WORKER_PROCESSES, DAPHNE_BIND, DAPHNE_PORT)
+pointing at a private run directory and free ports.
+
+    supervisord = start_supervisord(group, env, daphnes=2, workers=2)
+    supervisord.status()        # {"daphne_00": ("RUNNING", 4242), ...}
+    supervisord.kill("worker_00")
 """
+import configparser
 import os
 import signal
 import socket
 import subprocess
+import sys
 
-from tests.support.processes import REPO_ROOT, free_port, http_status, venv_program, wait_until
+from tests.support.processes import (
+    REPO_ROOT, PortInUse, ProcessError, free_port, http_status, tcp_connectable, venv_program, wait_until,
+)
 
+CONF = os.path.join(REPO_ROOT, "supervisord.conf")
 DEPLOY = os.path.join(REPO_ROOT, "deploy")
 
 
-def free_port_block(count):
-    """`count` consecutive free ports (Daphne N listens on DAPHNE_PORT + N)."""
+def free_port_block(count, host="127.0.0.1"):
+    """The first of `count` consecutive ports that are all free right now."""
     for _ in range(50):
-        base = free_port()
+        base = free_port(host)
         if base + count > 65535:
             continue
-        sockets = []
+        taken = []
         try:
             for port in range(base, base + count):
                 sock = socket.socket()
-                sock.bind(("127.0.0.1", port))
-                sockets.append(sock)
+                taken.append(sock)
+                sock.bind((host, port))
             return base
         except OSError:
             continue
         finally:
-            for sock in sockets:
+            for sock in taken:
                 sock.close()
-    raise RuntimeError("no block of %d free ports" % count)
+    raise ProcessError("No block of %d free ports on %s" % (count, host))
 
 
-class Server:
-    """supervisord + nginx on one machine, and how to reach and break them."""
+def stopwaitsecs(program):
+    """How long supervisord.conf lets `program` ("worker", "daphne") stop."""
+    conf = configparser.RawConfigParser()
+    conf.read(CONF)
+    return int(conf.get("program:%s" % program, "stopwaitsecs"))
 
-    def __init__(self, group, env, supervisord, nginx, daphnes, workers):
-        self.group, self.env, self.supervisord, self.nginx = group, env, supervisord, nginx
-        self.daphne_count, self.worker_count = daphnes, workers
+
+class Supervisord:
+    """A running supervisord and its programs ("daphne_00", "worker_01", ...)."""
+
+    def __init__(self, process, env, daphnes, workers):
+        self.process = process
+        self.env = env
+        self.daphnes = ["daphne_%02d" % number for number in range(daphnes)]
+        self.workers = ["worker_%02d" % number for number in range(workers)]
 
     @property
-    def nginx_port(self):
-        return int(self.env["NGINX_LISTEN"].rsplit(":", 1)[1])
+    def pid(self):
+        return self.process.pid
 
-    def daphne_port(self, number):
-        return int(self.env["DAPHNE_PORT"]) + number
+    @property
+    def run_dir(self):
+        return self.env["CHAT_RUN_DIR"]
 
-    def log(self, program):
-        """supervisord's log of one program, e.g. "daphne_00"."""
-        path = os.path.join(self.env["CHAT_RUN_DIR"], "%s.log" % program)
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.read()
+    def daphne_port(self, program):
+        return int(self.env["DAPHNE_PORT"]) + self.daphnes.index(program)
+
+    def log(self, program="supervisord"):
+        """The log supervisord keeps of a program (its stdout and stderr), or its own."""
+        try:
+            with open(os.path.join(self.run_dir, "%s.log" % program), encoding="utf-8", errors="replace") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return ""
+
+    def ctl(self, *args):
+        """supervisorctl with the shipped configuration; returns its output."""
+        result = subprocess.run([venv_program("supervisorctl"), "-c", CONF] + list(args), env=self.env,
+                                capture_output=True, text=True, timeout=60)
+        return result.stdout + result.stderr
 
     def status(self):
-        """{"daphne_00": ("RUNNING", pid), ...} from supervisorctl."""
-        result = subprocess.run([venv_program("supervisorctl"), "-c", os.path.join(REPO_ROOT, "supervisord.conf"),
-                                 "status"], env=self.env, capture_output=True, text=True, timeout=30)
+        """{"daphne_00": ("RUNNING", pid), "worker_00": ("STARTING", None), ...}"""
         programs = {}
-        for line in result.stdout.splitlines():
+        for line in self.ctl("status").splitlines():
             fields = line.split()
             if len(fields) >= 2 and fields[0].startswith("chat:"):
                 pid = int(fields[3].rstrip(",")) if fields[1] == "RUNNING" else None
                 programs[fields[0][len("chat:"):]] = (fields[1], pid)
         return programs
 
-    def all_running(self):
-        programs = self.status()
-        expected = self.daphne_count + self.worker_count
-        return len(programs) == expected and all(state == "RUNNING" for state, _ in programs.values())
+    def pids(self):
+        """{program: pid} of every RUNNING program."""
+        return {name: pid for name, (state, pid) in self.status().items() if state == "RUNNING"}
 
-    def kill(self, program):
-        """SIGKILL one program by its pid, as a crash would."""
-        _, pid = self.status()[program]
-        os.kill(pid, signal.SIGKILL)
+    def wait_running(self, timeout=60, replaced=None):
+        """Every program RUNNING, each Daphne answering GET / through a
+        worker; with `replaced` ({program: old pid}), those with new pids."""
+        expected = set(self.daphnes + self.workers)
+
+        def ready():
+            for daphne in self.daphnes:
+                if "address already in use" in self.log(daphne).lower():
+                    raise PortInUse("%s could not bind port %d" % (daphne, self.daphne_port(daphne)))
+            pids = self.pids()
+            if set(pids) != expected or any(pids[name] == pid for name, pid in (replaced or {}).items()):
+                return None
+            for daphne in self.daphnes:
+                port = self.daphne_port(daphne)
+                if not (tcp_connectable("127.0.0.1", port) and http_status("127.0.0.1", port, "/") == 200):
+                    return None
+            return pids
+
+        return wait_until(ready, timeout, "every supervisord program running and serving", watch=[self.process],
+                          logs=self.logs)
+
+    def kill(self, program, signum=signal.SIGKILL):
+        """Signal one program by its pid (SIGKILL: a crash). Returns the pid."""
+        pid = self.pids()[program]
+        os.kill(pid, signum)
         return pid
 
+    def logs(self, lines=40):
+        """supervisord's log and each program's, for failure messages."""
+        parts = []
+        for program in ["supervisord"] + self.daphnes + self.workers:
+            text = self.log(program).splitlines()[-lines:]
+            parts.append("----- %s (%s/%s.log) -----\n%s" % (program, self.run_dir, program, "\n".join(text)))
+        return "\n".join(parts)
 
-def start_server(group, env, daphnes=2, workers=2, timeout=90):
+
+class ServerStack:
+    """supervisord, and nginx in front if any: what tests reach through
+    url() and ws_url() (the integration conftest's fixtures use them)."""
+
+    def __init__(self, group, supervisord, nginx=None):
+        self.group, self.supervisord, self.nginx = group, supervisord, nginx
+        self.env = supervisord.env
+        self.workdir = group.workdir
+
+    def _front(self, scheme, path):
+        if self.nginx is not None:
+            return "%s://%s:%d%s" % (scheme, self.nginx.host, self.nginx.port, path)
+        return "%s://127.0.0.1:%d%s" % (scheme, self.supervisord.daphne_port(self.supervisord.daphnes[0]), path)
+
+    def url(self, path):
+        return self._front("http", path)
+
+    def ws_url(self, path):
+        return self._front("ws", path)
+
+    def logs(self, lines=40):
+        return "%s\n%s" % (self.group.logs(lines), self.supervisord.logs(lines))
+
+
+def supervisord_environment(env, run_dir, daphnes, workers):
+    """`env` plus what supervisord.conf and deploy/ read, on free ports."""
     env = dict(env)
     env.update({
-        "CHAT_RUN_DIR": os.path.join(group.workdir, "run"),
+        "CHAT_RUN_DIR": run_dir,
         "DAPHNE_PROCESSES": str(daphnes),
         "WORKER_PROCESSES": str(workers),
         "DAPHNE_BIND": "127.0.0.1",
         "DAPHNE_PORT": str(free_port_block(daphnes)),
-        "NGINX_LISTEN": "127.0.0.1:%d" % free_port(),
-        "NGINX_PREFIX": os.path.join(group.workdir, "nginx"),
     })
+    return env
+
+
+def start_supervisord(group, env, daphnes=2, workers=2, timeout=90):
+    """Release (migrate, collectstatic), then supervisord in the foreground,
+    ready when every program runs and each Daphne answers."""
+    env = dict(env, VENV=sys.prefix)  # deploy/ runs the test's own Python environment
     group.run("release", [os.path.join(DEPLOY, "release.sh")], env=env)
-    supervisord = group.start("supervisord", [os.path.join(DEPLOY, "supervisord.sh"), "-n"], env=env)
-    server = Server(group, env, supervisord, None, daphnes, workers)
-    wait_until(server.all_running, timeout, "every supervisord program RUNNING", watch=[supervisord])
-    for number in range(daphnes):
-        port = server.daphne_port(number)
-        wait_until(lambda: http_status("127.0.0.1", port, "/") == 200, timeout, "daphne_%02d" % number,
-                   watch=[supervisord])
-    # As root, nginx's workers would drop to `nobody`, who may not read the
-    # test's private directories.
-    settings = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
-    server.nginx = group.start("nginx", [os.path.join(DEPLOY, "nginx.sh"), "-g", settings], env=env)
-    wait_until(lambda: http_status("127.0.0.1", server.nginx_port, "/") == 200, timeout, "nginx",
-               watch=[server.nginx])
-    return server
+    for attempt in range(3):
+        run_dir = os.path.join(group.workdir, "run" if attempt == 0 else "run-%d" % attempt)
+        os.makedirs(run_dir, exist_ok=True)
+        if len(os.path.join(run_dir, "supervisord.sock")) > 100:
+            raise ProcessError("%s is too long a path for supervisord's unix socket" % run_dir)
+        ports_env = supervisord_environment(env, run_dir, daphnes, workers)
+        process = group.start("supervisord", [os.path.join(DEPLOY, "supervisord.sh"), "-n"], env=ports_env)
+        supervisord = Supervisord(process, ports_env, daphnes, workers)
+        try:
+            supervisord.wait_running(timeout)
+            return supervisord
+        except PortInUse:
+            # Another process took a port after free_port_block(): again, elsewhere.
+            process.stop()
+            if attempt == 2:
+                raise

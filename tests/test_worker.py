@@ -11,6 +11,9 @@ from channels import worker as stock
 
 from chat.worker import Worker, WorkerGroup
 
+# channels' loop closes stale database connections around every message.
+pytestmark = pytest.mark.django_db
+
 CHANNEL = "websocket.receive"
 
 

@@ -205,8 +205,9 @@ def test_a_killed_worker_is_restarted_and_chat_goes_on(stack, join, new_room):
     # A worker killed with a message in hand loses it, as does one that
     # Redis hands a message to in the instant it dies (the layer is
     # at-most-once), and enforce_ordering then holds that socket's later
-    # frames for it. So the kill comes when both sockets have been answered,
-    # and the next frame once the worker is gone.
+    # frames for it: the page reconnects and resends (test_resend_after_crash.py).
+    # These raw sockets would not, so the kill comes when both have been
+    # answered, and the next frame once the worker is gone.
     chat_round(alice, [bob], label, "before the kill")
     chat_round(bob, [alice], label, "before the kill, too")
     killed = supervisord.kill("worker_00")

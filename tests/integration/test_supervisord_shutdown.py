@@ -72,8 +72,8 @@ class Frames:
 
 
 def stop_times(supervisord_log):
-    """{program: seconds from supervisord's SIGTERM to that program's exit},
-    from supervisord's log, and the exit status each was logged with."""
+    """{program: (seconds from supervisord's SIGTERM to its exit, how it
+    ended)}, read from supervisord's log."""
     stamps = {}
     start = None
     for line in supervisord_log.splitlines():
@@ -110,8 +110,8 @@ def test_sigterm_stops_every_program_in_time_and_a_message_in_hand_is_finished(s
     busy = [worker for worker in supervisord.workers if "Shutdown signal received while busy" in supervisord.log(worker)]
     assert busy, supervisord.logs()
 
-    # Each program exited by itself within its stopwaitsecs: Daphne and the
-    # idle worker at once, the busy worker once its message was done.
+    # Each program exited by itself (status 0: no SIGKILL) within its
+    # stopwaitsecs; the busy worker only once its message was done.
     stops = stop_times(supervisord.log())
     assert sorted(stops) == sorted(children), supervisord.log()
     for program, (seconds, how) in stops.items():

@@ -17,11 +17,10 @@ message of that socket waits on its __wait__ channel until it expires.
 import functools
 import json
 import logging
-import re
 
 from channels.exceptions import ChannelSocketException, ConsumeLater, DenyConnection
 
-from chat.models import CLIENT_ID_PATTERN
+from chat.models import is_client_id
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +71,7 @@ def client_id_of(message):
         client_id = json.loads(message.content.get("text") or "").get("client_id")
     except (ValueError, AttributeError):
         return None
-    return client_id if isinstance(client_id, str) and re.fullmatch(CLIENT_ID_PATTERN, client_id) else None
+    return client_id if is_client_id(client_id) else None
 
 
 def send_error(reply_channel, error, close=False, client_id=None):

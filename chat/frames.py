@@ -11,7 +11,7 @@ import re
 from urllib.parse import parse_qs
 
 from chat.errors import ClientError
-from chat.models import CLIENT_ID_PATTERN, HANDLE_MAX_LENGTH, MESSAGE_MAX_LENGTH
+from chat.models import HANDLE_MAX_LENGTH, MESSAGE_MAX_LENGTH, is_client_id
 
 REQUIRED_KEYS = frozenset(["handle", "message"])
 OPTIONAL_KEYS = frozenset(["client_id"])
@@ -68,7 +68,7 @@ def parse_chat_frame(content):
         raise ClientError("invalid_message", "Keys must be handle, message and optionally client_id (%s)."
                           % "; ".join(problems))
     client_id = data.get("client_id")
-    if client_id is not None and not (isinstance(client_id, str) and re.fullmatch(CLIENT_ID_PATTERN, client_id)):
+    if client_id is not None and not is_client_id(client_id):
         raise ClientError("invalid_message", "client_id must be 1 to 64 letters, digits, '_' or '-'.")
     handle, message = data["handle"], data["message"]
     if not isinstance(handle, str) or not isinstance(message, str):

@@ -2,6 +2,7 @@
 Rooms and their messages. The model owns its wire shape (as_dict) and its
 Group, so a chat frame is built in exactly one place.
 """
+import re
 import secrets
 
 from channels import Group
@@ -15,6 +16,11 @@ LABEL_PATTERN = r"[-\w]{1,50}"
 HANDLE_MAX_LENGTH = 64
 MESSAGE_MAX_LENGTH = 2000
 CLIENT_ID_PATTERN = r"[-\w]{1,64}"
+
+
+def is_client_id(value):
+    """A client's own id for a message: 1 to 64 of letters, digits, "_", "-"."""
+    return isinstance(value, str) and re.fullmatch(CLIENT_ID_PATTERN, value) is not None
 
 
 def random_label():

@@ -205,7 +205,7 @@ def test_a_killed_worker_is_restarted_and_chat_goes_on(stack, join, new_room):
     # A worker killed with a message in hand loses it, as does one that
     # Redis hands a message to in the instant it dies (the layer is
     # at-most-once), and enforce_ordering then holds that socket's later
-    # frames for it: the page reconnects and resends (test_resend_after_crash.py).
+    # frames for it: the page reconnects and resends (test_database_restart.py).
     # These raw sockets would not, so the kill comes when both have been
     # answered, and the next frame once the worker is gone.
     chat_round(alice, [bob], label, "before the kill")

@@ -64,7 +64,13 @@ timeout=$(seconds DAPHNE_WEBSOCKET_TIMEOUT 43200)
 expiry=$(seconds CHANNEL_LAYER_GROUP_EXPIRY 86400)
 [ "$timeout" -lt "$expiry" ] || die "DAPHNE_WEBSOCKET_TIMEOUT=$timeout must be below CHANNEL_LAYER_GROUP_EXPIRY=$expiry: a socket open longer than its Group membership hears nothing."
 
-exec "${BIN}daphne" asgi:channel_layer --bind "$DAPHNE_BIND" --port "$port" \
+# The listening socket, as a Twisted endpoint wrapped in proj/daphne_endpoint.py
+# so that frames over CHAT_MAX_FRAME_SIZE are refused before Daphne reads
+# them (autobahn, close code 1009); Daphne's --bind/--port offer no such
+# limit. Colons in an IPv6 address are escaped for the endpoint syntax.
+interface=$(printf '%s' "$DAPHNE_BIND" | sed -e 's/^\[//' -e 's/\]$//' -e 's/:/\\:/g')
+
+exec "${BIN}daphne" asgi:channel_layer -e "chat:tcp:port=$port:interface=$interface" \
     --ping-interval "$ping_interval" --ping-timeout "$ping_timeout" \
     --websocket_timeout "$timeout" --websocket_connect_timeout 10 \
     --access-log - "$@"

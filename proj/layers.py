@@ -5,12 +5,13 @@ Daphne 1.4 sends every WebSocket frame of every socket to the one
 `websocket.receive` channel. A flooding client fills it, and Daphne then
 closes whichever socket sends next: mostly bystanders. Here, in Daphne's
 own process, each socket and each client address gets a budget (a token
-bucket); a frame over it, or over the size limit, is refused with
-the frame is marked, and the worker answers it with a `rate_limited` error
-instead of saving it. A client that goes on regardless (a quarter burst
-further),
-or a frame over the size limit, is refused with ChannelFull before it
-reaches Redis, and Daphne closes that one socket (1013, "try again later"). Only Daphne meters (asgi.py turns it on):
+bucket). A frame over it is marked, and the worker answers it with a
+`rate_limited` error instead of saving it. A client that goes on regardless
+(a quarter burst further) is refused with ChannelFull before its frame
+reaches Redis, and Daphne closes that one socket (1013, "try again later").
+So is a text frame of more characters than the size limit; Daphne started
+through deploy/daphne.sh refuses it earlier still, before reading it
+(proj/daphne_endpoint.py). Only Daphne meters (asgi.py turns it on):
 workers send to websocket.receive too, when enforce_ordering puts a parked
 frame back, and there the layer is asgi_redis's exactly.
 

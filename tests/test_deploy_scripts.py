@@ -46,11 +46,16 @@ def refusal(script, **env):
 
 def test_daphne_n_runs_with_the_documented_flags_on_its_port(venv):
     assert daphne_argv(venv, "1", DAPHNE_PORT="9000") == [
-        "asgi:channel_layer", "--bind", "127.0.0.1", "--port", "9001",
+        "asgi:channel_layer", "-e", "chat:tcp:port=9001:interface=127.0.0.1",
         "--ping-interval", "20", "--ping-timeout", "30",
         "--websocket_timeout", "43200", "--websocket_connect_timeout", "10",
         "--access-log", "-", "--proxy-headers",
     ]
+
+
+def test_daphne_escapes_an_ipv6_address_for_its_endpoint(venv):
+    argv = daphne_argv(venv, DAPHNE_BIND="[::1]")
+    assert argv[1:3] == ["-e", r"chat:tcp:port=8001:interface=\:\:1"]
 
 
 def test_operators_override_daphnes_numbers(venv):

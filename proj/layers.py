@@ -27,6 +27,8 @@ import time
 import redis
 from asgi_redis import RedisChannelLayer
 
+from proj import socket_registry
+
 log = logging.getLogger(__name__)
 
 
@@ -86,6 +88,7 @@ class ChatChannelLayer(RedisChannelLayer):
         self.metering = False
         self._run_ids = None     # each shard's Redis run_id, as last seen
         self._outage = False
+        self._publish_at = clock()  # when to publish this process's sockets next
         if self.ring_size > 1:
             # asgi_redis blocks on one shard at a time, blpop_timeout each,
             # while messages wait on the next: handshakes time out.
@@ -93,13 +96,37 @@ class ChatChannelLayer(RedisChannelLayer):
             self.blpop_timeout = self.SHARDED_BLOCK
 
     def meter_clients(self):
-        """Enforce the budgets on what this process sends: for interface servers only."""
+        """For interface servers only: enforce the budgets on what this
+        process sends, close its sockets after a Redis restart, and publish
+        which sockets it holds (proj/socket_registry.py)."""
         self.metering = True
 
     def send(self, channel, message):
-        if self.metering:
-            message = self._meter(channel, message)
-        return super().send(channel, message)
+        if not self.metering:
+            return super().send(channel, message)
+        try:
+            return super().send(channel, self._meter(channel, message))
+        except self.ChannelFull:
+            if channel == "websocket.receive":
+                self._disconnect_for_daphne(message)
+            raise
+
+    def _disconnect_for_daphne(self, message):
+        """Daphne closes a socket whose frame met ChannelFull (1013), but
+        sends no websocket.disconnect for it: the socket would stay in its
+        room's Group, and its session would stay, until they expire. Send
+        one in Daphne's stead, taking the refused frame's place in the
+        socket's order (enforce_ordering waits for that number)."""
+        reply_channel = message.get("reply_channel")
+        self._sockets.pop(reply_channel, None)
+        try:
+            super().send("websocket.disconnect", {
+                "reply_channel": reply_channel, "path": message.get("path"),
+                "code": 1013, "order": message.get("order"),
+            })
+        except (self.ChannelFull, redis.exceptions.RedisError) as error:
+            log.warning("No disconnect for %s (%s): the registry drops it from its Groups later",
+                        reply_channel, error)
 
     def _meter(self, channel, message):
         if channel == "websocket.receive":
@@ -121,7 +148,24 @@ class ChatChannelLayer(RedisChannelLayer):
         if self._outage or self._run_ids is None:
             self._outage = False
             self._check_for_restarts()
+        now = self.clock()
+        if now >= self._publish_at:
+            self._publish_at = now + socket_registry.PUBLISH_EVERY
+            self._publish_sockets(channels)
         return received
+
+    def _publish_sockets(self, channels):
+        # Daphne receives on its process channel, "daphne.response.<id>!".
+        for process_channel in channels:
+            if not process_channel.endswith("!"):
+                continue
+            try:
+                socket_registry.publish(self, process_channel, [
+                    reply_channel for reply_channel in self._sockets
+                    if reply_channel.startswith(process_channel)])
+            except redis.exceptions.RedisError as error:
+                # Never at the cost of the message just received; next time.
+                log.warning("Could not publish this Daphne's sockets: %s", error)
 
     def _check_for_restarts(self):
         run_ids = [self.connection(index).info("server")["run_id"] for index in range(self.ring_size)]

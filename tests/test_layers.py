@@ -1,6 +1,7 @@
 """The budgets proj.layers.ChatChannelLayer keeps in Daphne's process."""
 import pytest
 
+from proj import socket_registry
 from proj.layers import RETRY_AFTER_KEY, ChatChannelLayer
 from tests.support.processes import ProcessGroup, start_redis
 
@@ -68,6 +69,38 @@ def test_a_socket_over_its_budget_is_marked_then_closed_and_its_neighbour_is_not
     frame(chat, "daphne.response.x!calm")
     assert delivered(chat) == [("daphne.response.x!flood", None)] * 8 + [
         ("daphne.response.x!flood", 0.5), ("daphne.response.x!flood", 1.0), ("daphne.response.x!calm", None)]
+
+
+def test_a_closed_socket_gets_the_disconnect_daphne_does_not_send(layer):
+    # Daphne mutes a socket whose frame met ChannelFull and sends no
+    # disconnect: it would stay in its Groups. The layer sends one, in the
+    # refused frame's place in the socket's order.
+    chat = layer(frame_rate=1, frame_burst=1)
+    connect(chat, "daphne.response.x!flood")
+    frame(chat, "daphne.response.x!flood", order=1)
+    frame(chat, "daphne.response.x!flood", order=2)  # on debt: marked
+    with pytest.raises(chat.ChannelFull):
+        frame(chat, "daphne.response.x!flood", order=3)
+    channel, message = chat.receive(["websocket.disconnect"])
+    assert channel == "websocket.disconnect"
+    assert message == {"reply_channel": "daphne.response.x!flood", "path": "/chat/a/", "code": 1013, "order": 3}
+    assert "daphne.response.x!flood" not in chat._sockets
+
+
+def test_daphne_publishes_its_open_sockets_every_few_seconds(layer, clock):
+    chat = layer()
+    connect(chat, "daphne.response.x!one")
+    connect(chat, "daphne.response.x!two")
+    connect(chat, "daphne.response.other!three")  # not this process's
+    chat.receive(["daphne.response.x!"])
+    sockets_key = socket_registry.redis_key(chat, socket_registry.SOCKETS_KEY + "daphne.response.x!")
+    assert chat.connection(0).smembers(sockets_key) == {b"daphne.response.x!one", b"daphne.response.x!two"}
+    chat.send("websocket.disconnect", {"reply_channel": "daphne.response.x!two", "path": "/chat/a/", "order": 1})
+    chat.receive(["daphne.response.x!"])  # too soon: the list stands
+    assert len(chat.connection(0).smembers(sockets_key)) == 2
+    clock.now += socket_registry.PUBLISH_EVERY
+    chat.receive(["daphne.response.x!"])
+    assert chat.connection(0).smembers(sockets_key) == {b"daphne.response.x!one"}
 
 
 def test_a_marked_socket_that_waits_is_served_again(layer, clock):

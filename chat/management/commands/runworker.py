@@ -1,7 +1,7 @@
 """
 channels' `runworker`, refusing at start what would only fail later,
-outliving a Redis outage, and stopping between messages on SIGTERM
-(chat/worker.py).
+outliving a Redis outage, stopping between messages on SIGTERM
+(chat/worker.py), and pruning Groups of sockets gone (chat/pruning.py).
 
 The chat app lists before `channels` in INSTALLED_APPS, so this command
 takes the name; the worker loops are channels' own, with a gentler stop.
@@ -21,6 +21,7 @@ from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.core.management import CommandError
 
+from chat.pruning import start_pruner
 from chat.worker import Worker, WorkerGroup
 from proj.env import IN_MEMORY_LAYER_REFUSAL
 
@@ -64,6 +65,8 @@ class Command(ChannelsRunworker):
         self.logger.info("Running worker against channel layer %s", self.channel_layer)
         worker_process_ready.send(sender=worker)
         worker.ready()
+        # Group memberships of sockets gone without a disconnect (chat/pruning.py).
+        start_pruner(self.channel_layer.channel_layer)
         run_through_outages(worker)
 
 

@@ -8,7 +8,7 @@ VENV ?= .venv
 ADDR ?= 127.0.0.1:8000
 PYTEST_ARGS ?=
 # Debian packages the test suite starts as real processes (package:program).
-TEST_SYSTEM_PACKAGES = redis-server:redis-server postgresql:initdb nginx:nginx openssl:openssl
+TEST_SYSTEM_PACKAGES = redis-server:redis-server postgresql:initdb nginx:nginx openssl:openssl chromium:chromium
 # Prefixes of the variables the service and deploy/ read: the unit tests
 # expect development defaults, whatever the shell exports; integration tests
 # give each process they start its own environment.

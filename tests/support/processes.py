@@ -597,10 +597,10 @@ def chat_stack(workdir, workers=2, timeout=90, daphne_args=(), shipped_budgets=F
         group.stop_all()
 
 
-def start_daphne(group, env, name="daphne", daphne_args=(), timeout=90):
+def start_daphne(group, env, name="daphne", daphne_args=(), timeout=90, port=None):
     """Daphne as deployments start it (deploy/daphne.sh: the shipped flags)
-    on a free port, ready once GET / answers 200 through a worker.
-    Returns (process, port)."""
+    on a free port (or `port`, to restart one), ready once GET / answers 200
+    through a worker. Returns (process, port)."""
     script = os.path.join(REPO_ROOT, "deploy", "daphne.sh")
 
     def daphne_argv(port):
@@ -611,6 +611,10 @@ def start_daphne(group, env, name="daphne", daphne_args=(), timeout=90):
         # Daphne -> Redis -> runworker -> database -> back.
         return tcp_connectable("127.0.0.1", port) and http_status("127.0.0.1", port, "/") == 200
 
+    if port is not None:
+        process = group.start(name, daphne_argv(port), env=env)
+        wait_until(lambda: daphne_serves(port), timeout, "%s on port %d" % (name, port), watch=[process])
+        return process, port
     return start_listening(group, name, daphne_argv, daphne_serves, timeout, env=env)
 
 

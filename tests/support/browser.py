@@ -1,0 +1,47 @@
+"""
+Debian's Chromium, headless, driven by Playwright for Python (never a
+browser download: `executable_path` names the system's). The flags keep it
+off the network: this is a test of pages on 127.0.0.1.
+"""
+import contextlib
+import os
+import shutil
+
+from tests.support.processes import MissingProgram
+
+CHROMIUM_FLAGS = [
+    "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
+
+
+def chromium_path():
+    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        raise MissingProgram("chromium is not installed (Debian: apt-get install chromium); `make test` installs it.")
+    return path
+
+
+@contextlib.contextmanager
+def chromium():
+    """A headless Chromium; closed on exit, also when the test fails."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path(), headless=True,
+            # Chromium's sandbox refuses to run as root.
+            chromium_sandbox=os.geteuid() != 0, args=CHROMIUM_FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class ConsoleErrors(list):
+    """Collects a page's JavaScript errors and console errors."""
+
+    def __init__(self, page):
+        super().__init__()
+        page.on("pageerror", lambda error: self.append("pageerror: %s" % error))
+        page.on("console", lambda message: message.type == "error" and self.append("console: %s" % message.text))

@@ -69,8 +69,8 @@ def client_id_of(message):
         return None
     try:
         client_id = json.loads(message.content.get("text") or "").get("client_id")
-    except (ValueError, AttributeError):
-        return None
+    except (ValueError, AttributeError, RecursionError):
+        return None  # RecursionError: JSON nested too deeply to parse
     return client_id if is_client_id(client_id) else None
 
 

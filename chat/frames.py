@@ -26,10 +26,11 @@ LARGEST_NUMBER = 2 ** 63 - 1
 # 2000-character message escaped as \uXXXX is 12000 characters of JSON.
 MAX_FRAME_LENGTH = 16 * 1024
 
-# C0 control characters other than tab and newline, and DEL. NUL matters
-# most: PostgreSQL refuses to store it, so it must be a client error here,
-# not a database error later.
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# C0 control characters other than tab and newline, and DEL; and lone
+# surrogates, which JSON's \uD800 escapes produce but UTF-8 cannot encode.
+# Neither can be stored (PostgreSQL refuses NUL; no database takes a
+# surrogate), so each must be a client error here, not a database error later.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
 
 
 def parse_chat_frame(content):
@@ -75,7 +76,8 @@ def parse_chat_frame(content):
         raise ClientError("invalid_message", "handle and message must be strings.")
     handle, message = handle.strip(), message.strip()
     if _CONTROL_CHARACTERS.search(handle) or _CONTROL_CHARACTERS.search(message):
-        raise ClientError("invalid_message", "handle and message must not contain control characters.")
+        raise ClientError("invalid_message", "handle and message must not contain control characters "
+                          "or unpaired surrogates.")
     if not 1 <= len(handle) <= HANDLE_MAX_LENGTH:
         raise ClientError(
             "invalid_message",
@@ -96,7 +98,10 @@ def parse_count(name, raw, default, maximum=LARGEST_NUMBER, minimum=0, code="inv
     if raw is None or raw == "":
         return default
     # Plain ASCII digits only: int() would also take " 3", "+3" and "٣".
-    value = int(raw) if isinstance(raw, str) and raw.isascii() and raw.isdigit() else None
+    # Longer than the largest number allowed: refused before int(), which
+    # raises past 4300 digits (a 500 instead of a client error).
+    plain = isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= len(str(maximum))
+    value = int(raw) if plain else None
     if value is None or not minimum <= value <= maximum:
         bounds = "from %d to %d" % (minimum, maximum)
         raise ClientError(code, "%s must be a whole number %s." % (name, bounds))

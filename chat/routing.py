@@ -10,7 +10,9 @@ from channels.routing import route
 from chat import consumers
 from chat.models import LABEL_PATTERN
 
-ROOM_PATH = r"^/(?P<label>%s)/$" % LABEL_PATTERN
+# \Z, not $: "$" also matches before a final newline, so "/chat/<label>/%0A"
+# would enter the room.
+ROOM_PATH = r"^/(?P<label>%s)/\Z" % LABEL_PATTERN
 
 websocket_routing = [
     route("websocket.connect", consumers.ws_connect, path=ROOM_PATH),

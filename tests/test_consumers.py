@@ -107,6 +107,22 @@ class ReceiveTests(ConsumerTestCase):
     def test_invalid_json_is_refused(self):
         self.assert_rejected("invalid_json", text="{not json")
 
+    def test_json_nested_too_deeply_gets_its_error_frame(self):
+        # Found by the fuzz run: answering it parsed the frame again for its
+        # client_id, hit RecursionError, and sent nothing at all.
+        self.assert_rejected("invalid_json", text="[" * 6749)
+
+    def test_an_unpaired_surrogate_is_refused_not_an_internal_error(self):
+        # Found by the fuzz run: saving it failed in the database encoder.
+        self.assert_rejected("invalid_message", text='{"handle": "e", "message": "hi \\udc00x"}')
+
+    def test_an_after_of_thousands_of_digits_is_invalid_after_and_the_socket_stays(self):
+        client = self.connect(query="?after=" + "9" * 5000)
+        [error] = self.frames(client)
+        self.assertEqual(error["code"], "invalid_after")
+        self.say(client, message="still in")
+        self.assertEqual([f["message"] for f in self.frames(client)], ["still in"])
+
     def test_frame_that_is_not_an_object_is_refused(self):
         self.assert_rejected("invalid_message", text="[1, 2]")
 

@@ -47,6 +47,8 @@ def test_malformed_client_id_is_refused(client_id):
     ('{"handle": "a", "message": " "}', "invalid_message"),
     ('{"handle": "a", "message": "nul\\u0000byte"}', "invalid_message"),
     ('{"handle": "bell\\u0007", "message": "b"}', "invalid_message"),
+    ('{"handle": "a", "message": "lone \\udc00 surrogate"}', "invalid_message"),
+    ('{"handle": "\\ud800", "message": "b"}', "invalid_message"),
 ])
 def test_bad_frames_are_refused_with_a_code(text, code):
     assert code_of(text=text) == code
@@ -81,7 +83,7 @@ def test_parse_count_accepts_whole_numbers(raw, expected):
     assert parse_count("after", raw, default=7) == expected
 
 
-@pytest.mark.parametrize("raw", ["-1", "1.5", "x", " 3", "+3", "\u0663", "1e3", "501"])
+@pytest.mark.parametrize("raw", ["-1", "1.5", "x", " 3", "+3", "\u0663", "1e3", "501", "9" * 5000])
 def test_parse_count_refuses_the_rest(raw):
     with pytest.raises(ClientError) as caught:
         parse_count("limit", raw, default=1, maximum=500)

@@ -120,7 +120,8 @@ class MessageApiTests(TestCase):
 
     def test_bad_parameters_are_400(self):
         for query in ["?after=x", "?after=-1", "?limit=0", "?limit=abc", "?after=1.5", "?after=+3", "?after=%20 3",
-                      "?after=99999999999999999999", "?limit=99999999999999999999"]:
+                      "?after=99999999999999999999", "?limit=99999999999999999999",
+                      "?after=" + "9" * 5000, "?limit=" + "9" * 5000]:
             response = self.get(query)
             self.assertEqual(response.status_code, 400, query)
             self.assertEqual(response.json()["code"], "invalid_parameter", query)

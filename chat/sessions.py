@@ -1,26 +1,50 @@
 """
 Channel sessions: a socket's state between its messages (its room, and
-enforce_ordering's counter), kept in the database so any worker can take
-any message and a Redis restart loses none of it.
+enforce_ordering's counter), shared by every worker so any of them can take
+any message.
 
-CHANNEL_SESSION_ENGINE names this module. A session lives as long as its
-socket: `ends_channel_session` deletes it after the disconnect, and one
-whose disconnect never came (a Daphne killed outright) expires after
-CHANNEL_SESSION_MAX_AGE instead of Django's two weeks (clearsessions).
+CHANNEL_SESSION_ENGINE names this module. With Redis they live in Redis
+(the cache named by SESSION_CACHE_ALIAS, proj/settings.py): every frame
+loads and saves its session, which costs several times less than in PostgreSQL
+(bench/channel_sessions.py), and a socket's state is worth no more than
+the socket, which a Redis restart closes anyway (proj/layers.py). Without
+Redis (runserver), in the database.
+
+A session lives as long as its socket: `ends_channel_session` deletes it
+after the disconnect, the pruner (chat/pruning.py) when no disconnect
+came, and any left over expires after CHANNEL_SESSION_MAX_AGE instead of
+Django's two weeks.
 """
 import functools
 
 from django.conf import settings
-from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
+from django.contrib.sessions.backends import cache, db
 
 # channels.sessions.enforce_ordering keeps the next expected order here.
 NEXT_ORDER_KEY = "__channels_next_order"
 
 
-class SessionStore(DatabaseSessionStore):
+class ChannelSessionExpiry:
+    """CHANNEL_SESSION_MAX_AGE, not SESSION_COOKIE_AGE, unless set per session."""
+
+    def get_expiry_age(self, **kwargs):
+        kwargs.setdefault("expiry", self.get("_session_expiry") or settings.CHANNEL_SESSION_MAX_AGE)
+        return super().get_expiry_age(**kwargs)
+
     def get_expiry_date(self, **kwargs):
         kwargs.setdefault("expiry", self.get("_session_expiry") or settings.CHANNEL_SESSION_MAX_AGE)
         return super().get_expiry_date(**kwargs)
+
+
+class RedisSessionStore(ChannelSessionExpiry, cache.SessionStore):
+    pass
+
+
+class DatabaseSessionStore(ChannelSessionExpiry, db.SessionStore):
+    pass
+
+
+SessionStore = RedisSessionStore if settings.CHANNEL_SESSIONS_IN_REDIS else DatabaseSessionStore
 
 
 def ends_channel_session(consumer):

@@ -35,7 +35,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     # Before channels: chat's runworker (stricter start-up checks) wins.
-    "chat",
+    # The AppConfig by name: Django 2.2 does not find it in chat/apps.py
+    # itself, and its ready() connects the database check (chat/apps.py).
+    "chat.apps.ChatConfig",
     "channels",
 ]
 
@@ -158,9 +160,25 @@ else:
     }
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
-# A socket's state between its messages: see chat/sessions.py.
+# A socket's state between its messages: see chat/sessions.py. With Redis,
+# in Redis (the first shard), through Django's cache session store: a
+# frame's session work costs several times less than in PostgreSQL
+# (bench/channel_sessions.py). Without Redis (runserver), in the database.
 CHANNEL_SESSION_ENGINE = "chat.sessions"
 CHANNEL_SESSION_MAX_AGE = env_int("CHANNEL_SESSION_MAX_AGE", 86400)
+CHANNEL_SESSIONS_IN_REDIS = bool(REDIS_URLS)
+if CHANNEL_SESSIONS_IN_REDIS:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "channel_sessions": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URLS[0],
+            "KEY_PREFIX": "chat-session",
+        },
+    }
+    # Django's cache session store reads its cache from here; HTTP sessions
+    # stay in the database (SESSION_ENGINE), so this names channel sessions only.
+    SESSION_CACHE_ALIAS = "channel_sessions"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -65,6 +65,37 @@ def test_redis_url_selects_the_redis_layer():
     assert seen["hosts_redis"] == ["redis://127.0.0.1:6390/2"]
 
 
+SESSIONS_PROBE = (
+    "import json, django; django.setup(); from chat.sessions import SessionStore; "
+    "from django.conf import settings as s; "
+    "print(json.dumps({'store': SessionStore.__name__, "
+    "'cache': s.CACHES.get(s.SESSION_CACHE_ALIAS, {}).get('LOCATION')}))"
+)
+
+
+@pytest.mark.parametrize("env, store, cache", [
+    ({}, "DatabaseSessionStore", None),
+    ({"REDIS_URL": "redis://127.0.0.1:6390/2"}, "RedisSessionStore", "redis://127.0.0.1:6390/2"),
+    ({"REDIS_URLS": "redis://127.0.0.1:6391/0,redis://127.0.0.1:6392/0"}, "RedisSessionStore",
+     "redis://127.0.0.1:6391/0"),
+])
+def test_channel_sessions_live_in_redis_when_there_is_one(env, store, cache):
+    result = start(code=SESSIONS_PROBE, **env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"store": store, "cache": cache}
+
+
+def test_the_chat_app_config_runs_its_ready():
+    # Django 2.2 uses an app's AppConfig only when INSTALLED_APPS names it:
+    # listed as plain "chat", the database check before consumers was never
+    # connected (a restarted PostgreSQL failed each worker's next message).
+    code = ("import django; django.setup(); from channels.signals import consumer_started; "
+            "print([uid for (uid, _), _ in consumer_started.receivers])")
+    result = start(code=code)
+    assert result.returncode == 0, result.stderr
+    assert "chat.drop_broken_connections" in result.stdout
+
+
 def test_redis_urls_spread_the_layer_over_shards_and_win_over_redis_url():
     seen = settings_with(REDIS_URL="redis://127.0.0.1:6390/0",
                          REDIS_URLS="redis://127.0.0.1:6391/0, redis://127.0.0.1:6392/0")

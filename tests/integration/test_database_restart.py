@@ -50,11 +50,11 @@ def test_workers_ride_out_a_postgresql_restart(stack, postgres, new_room, join, 
         alice.recv_message()
 
     postgres.stop()
-    # The frame sent while the server is down: its socket's state (a channel
-    # session, in the database) cannot be read, so the socket is told and
-    # closed, and its client reconnects, as the page does.
+    # The frame sent while the server is down cannot be saved: its sender is
+    # told so (internal_error, saved: false) and resends it, here on a new
+    # socket, as the page does when the socket is closed.
     alice.send_json({"handle": "alice", "message": "while it is down", "client_id": "down-1"})
-    assert_error_frame(alice.recv_json(timeout=30), "internal_error", client_id="down-1")
+    assert_error_frame(alice.recv_json(timeout=30), "internal_error", client_id="down-1", saved=False)
     time.sleep(1)
     postgres.start()
     alice = join(label)

@@ -64,8 +64,9 @@ def members(stack, db, label):
     return redis.StrictRedis(port=stack.redis_port).zcard("asgi::group:chat.room.%d" % room["id"])
 
 
-def channel_sessions(db):
-    return db.query("SELECT COUNT(*) AS n FROM django_session WHERE session_key LIKE 'chn%'")[0]["n"]
+def channel_sessions(stack):
+    """Channel sessions live in Redis (chat/sessions.py), under their cache prefix."""
+    return len(redis.StrictRedis(port=stack.redis_port).keys("chat-session:*"))
 
 
 def chat_round(sender, listeners, label, text):
@@ -78,7 +79,7 @@ def chat_round(sender, listeners, label, text):
 def test_a_socket_closed_for_flooding_leaves_its_room_at_once(stack, db, new_room, sockets):
     label = new_room("flood")
     watcher, flooder = sockets(stack, label), sockets(stack, label)
-    sessions = channel_sessions(db)
+    sessions = channel_sessions(stack)
     assert members(stack, db, label) == 2
     try:
         for number in range(60):  # 20 at once, then a debt of 5: closed (1013)
@@ -86,7 +87,7 @@ def test_a_socket_closed_for_flooding_leaves_its_room_at_once(stack, db, new_roo
     except (websocket.WebSocketConnectionClosedException, ConnectionError):
         pass
     wait_for(lambda: members(stack, db, label) == 1, timeout=10, what="the flooder to leave its Group")
-    wait_for(lambda: channel_sessions(db) == sessions - 1, timeout=10, what="its channel session to go")
+    wait_for(lambda: channel_sessions(stack) == sessions - 1, timeout=10, what="its channel session to go")
     chat_round(sockets(stack, label), [], label, "the room still works")
 
 
@@ -115,14 +116,14 @@ def test_the_sockets_of_a_killed_daphne_are_pruned_and_the_others_kept(stack, db
     remote = [sockets(stack, label, port=stack.second_port) for _ in range(3)]
     chat_round(local, remote, label, "across both Daphnes")
     assert members(stack, db, label) == 4
-    sessions = channel_sessions(db)
+    sessions = channel_sessions(stack)
 
     stack.second_daphne.kill()  # SIGKILL: no disconnect for its sockets
     started = time.monotonic()
     wait_for(lambda: members(stack, db, label) == 1, timeout=PRUNED_WITHIN, interval=0.5,
              what="the killed Daphne's sockets to be pruned")
     print("pruned after %.1f s" % (time.monotonic() - started))
-    wait_for(lambda: channel_sessions(db) == sessions - 3, timeout=10, what="their channel sessions to go")
+    wait_for(lambda: channel_sessions(stack) == sessions - 3, timeout=10, what="their channel sessions to go")
     # Several pruning passes ran meanwhile; the live socket is still in its room.
     chat_round(local, [], label, "the other Daphne's socket still hears its room")
     chat_round(sockets(stack, label), [local], label, "and newcomers join it")

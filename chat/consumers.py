@@ -28,6 +28,7 @@ from chat.catchup import send_catchup
 from chat.errors import ClientError, SavedButNotSent, close_on_errors, reply_errors
 from chat.frames import parse_chat_frame, parse_count, query_param
 from chat.models import Room
+from chat.origins import origin_allowed
 from chat.sessions import ends_channel_session
 from proj.layers import RETRY_AFTER_KEY
 
@@ -51,6 +52,10 @@ def reject_unrouted_socket(message):
 @enforce_ordering
 @reply_errors
 def ws_connect(message, label):
+    if not origin_allowed(message):
+        log.info("Refused a WebSocket to %r from a page of another site", label)
+        reject(message)
+        return
     room = Room.objects.filter(label=label).first()
     if room is None:
         log.debug("Rejected WebSocket to unknown room %r", label)

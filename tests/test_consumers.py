@@ -72,6 +72,18 @@ class ConnectTests(ConsumerTestCase):
         client.send_and_consume("websocket.connect", path=room_path("nowhere"), check_accept=False)
         self.assertEqual(client.receive(json=False), {"close": True})
 
+    @override_settings(ALLOWED_HOSTS=["chat.example"])
+    def test_a_page_of_another_site_is_refused_and_leaves_no_session(self):
+        for origin, accepted in [("https://evil.example", False), ("https://chat.example", True),
+                                 ("null", False), (None, True)]:
+            client = WSClient(ordered=True)
+            if origin is not None:
+                client.set_header("origin", origin)
+            client.send_and_consume("websocket.connect", path=room_path("lobby"), check_accept=False)
+            self.assertEqual(client.receive(json=False), {"accept": True} if accepted else {"close": True}, origin)
+            client.send_and_consume("websocket.disconnect", path=room_path("lobby"))
+        self.assertFalse(Session.objects.exists())
+
     def test_socket_to_unrouted_path_is_rejected(self):
         for path in ["/elsewhere/", "/chat/lobby/extra/", "/chat/", "/chat/%s/" % ("x" * 51)]:
             client = WSClient(ordered=True)

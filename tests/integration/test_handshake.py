@@ -49,6 +49,30 @@ def test_unrouted_path_is_refused_with_403(connect, http_get, path):
     assert_refused_with_403(connect, path)
 
 
+@pytest.mark.parametrize("origin, accepted", [
+    ("http://evil.example", False),        # a page of another site
+    ("http://localhost:8080", True),       # a page of ours (ALLOWED_HOSTS: 127.0.0.1, localhost)
+    (None, True),                          # no Origin: a program, not a browser page
+])
+def test_only_pages_of_our_hosts_may_open_a_socket(stack, new_room, origin, accepted):
+    # Through a real Daphne: channels.test sends headers in a form that
+    # channels' own origin check cannot read.
+    label = new_room("origin")
+    options = {"origin": origin} if origin else {"suppress_origin": True}
+    url = stack.ws_url(chat_path(label))
+    if not accepted:
+        with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+            websocket.create_connection(url, timeout=10, **options)
+        assert refused.value.status_code == 403
+        return
+    ws = websocket.create_connection(url, timeout=10, **options)
+    try:
+        ws.send('{"handle": "h", "message": "from %s"}' % origin)
+        assert '"from %s"' % origin in ws.recv()
+    finally:
+        ws.close()
+
+
 def test_refused_handshakes_leave_the_workers_running(stack, connect, new_room, join):
     for path in ("/elsewhere/", chat_path(unique_label("missing"))):
         assert_refused_with_403(connect, path)

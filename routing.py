@@ -8,8 +8,11 @@ path no app claimed (channels 1.x would otherwise accept it silently).
 from channels.routing import include, route
 
 from chat.consumers import reject_unrouted_socket
+from chat.health import healthz
 
 channel_routing = [
+    # A raw http.request consumer ahead of Django's views (chat/health.py).
+    route("http.request", healthz, path=r"^/healthz\Z"),
     include("chat.routing.websocket_routing", path=r"^/chat"),
     route("websocket.connect", reject_unrouted_socket),
 ]

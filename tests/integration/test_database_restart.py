@@ -55,6 +55,9 @@ def test_workers_ride_out_a_postgresql_restart(stack, postgres, new_room, join, 
     # socket, as the page does when the socket is closed.
     alice.send_json({"handle": "alice", "message": "while it is down", "client_id": "down-1"})
     assert_error_frame(alice.recv_json(timeout=30), "internal_error", client_id="down-1", saved=False)
+    health = http_get("/healthz")
+    assert (health.status, health.json()) == (503, {
+        "status": "unavailable", "checks": {"database": "unavailable (OperationalError)", "channel_layer": "ok"}})
     time.sleep(1)
     postgres.start()
     alice = join(label)

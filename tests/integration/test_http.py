@@ -177,3 +177,16 @@ def test_non_get_methods_are_refused_and_create_nothing(http, db):
 def test_unknown_host_header_is_refused(http_get):
     response = http_get("/", headers={"Host": "evil.example.com"})
     assert response.status == 400
+
+
+def test_healthz_is_a_raw_consumer_that_checks_the_database_and_the_layer(http_get, http):
+    health = http_get("/healthz")
+    assert (health.status, health.json()) == (200, {"status": "ok",
+                                                    "checks": {"database": "ok", "channel_layer": "ok"}})
+    assert health.headers["Content-Type"] == "application/json"
+    assert health.headers["Cache-Control"] == "no-store"
+    # Not a Django view: none of the middleware's headers.
+    assert "X-Frame-Options" not in health.headers
+    assert http_get("/healthz", method="HEAD").status == 200
+    refused = http("POST", "/healthz", data=b"")
+    assert (refused.status, refused.headers["Allow"]) == (405, "GET, HEAD")

@@ -3,6 +3,7 @@ Losing a worker, or Redis for a while: the rest keeps serving HTTP and
 chat, and workers wait for Redis instead of dying. Destructive, so it has
 a stack of its own.
 """
+import http.client
 import signal
 import time
 
@@ -74,6 +75,14 @@ def test_a_redis_restart_is_survived_and_open_sockets_rejoin(stack, new_room, jo
     before = chat_round(alice, [bob], label, "before the restart")
     workers = [worker for worker in stack.workers if worker.alive()]
     stack.redis.stop()  # its data is gone with it: the layer is not persistent
+    # No worker can be reached: /healthz fails fast, so that a load
+    # balancer takes this Daphne out (a 5xx, or the connection closed).
+    started = time.monotonic()
+    try:
+        status = http_get("/healthz", timeout=5).status
+    except (OSError, http.client.HTTPException):
+        status = None
+    assert time.monotonic() - started < 5 and (status is None or status >= 500), status
     time.sleep(3)  # stock runworker exits within a second of losing Redis
     assert all(worker.alive() for worker in workers), stack.logs()
     stack.redis, _ = start_redis(stack.group, port=stack.redis_port)
@@ -96,5 +105,6 @@ def test_a_redis_restart_is_survived_and_open_sockets_rejoin(stack, new_room, jo
         assert back.recv_many(3) == said
     chat_round(carol, backs, label, "welcome back")
     assert http_get("/").status == 200
+    assert http_get("/healthz").status == 200
     assert all(worker.alive() for worker in workers)
     assert all("Channel layer unreachable" in worker.log_text() for worker in workers)

@@ -7,6 +7,11 @@ a room socket is wrapped the same way:
     @close_on_errors    a failure in the session machinery closes the socket
     @enforce_ordering   per socket, run messages in the order they were sent
     @reply_errors       never let an exception escape (see chat/errors.py)
+    @channel_session_user(_from_http)   the signed-in user, if any, as
+                        message.user: moved from the HTTP session cookie into
+                        the channel session at the handshake. Inside
+                        @reply_errors, so a handshake it cannot parse is
+                        answered and closed, not left out of order.
 
 and the disconnect, last of all, by @ends_channel_session (chat/sessions.py).
 
@@ -22,7 +27,9 @@ held back, and the room would receive them swapped.
 import json
 import logging
 
+from channels.auth import channel_session_user, channel_session_user_from_http
 from channels.sessions import enforce_ordering
+from django.conf import settings
 
 from chat.catchup import send_catchup
 from chat.errors import ClientError, SavedButNotSent, close_on_errors, reply_errors
@@ -51,9 +58,16 @@ def reject_unrouted_socket(message):
 @close_on_errors
 @enforce_ordering
 @reply_errors
+@channel_session_user_from_http
 def ws_connect(message, label):
     if not origin_allowed(message):
         log.info("Refused a WebSocket to %r from a page of another site", label)
+        reject(message)
+        return
+    if query_param(message.content, "session_key") is not None and not settings.CHAT_SESSION_KEY_IN_QUERY:
+        # channels reads a Django session from ?session_key= unconditionally;
+        # keys in URLs end up in access logs (README, CHAT_SESSION_KEY_IN_QUERY).
+        log.info("Refused a WebSocket to %r with ?session_key=", label)
         reject(message)
         return
     room = Room.objects.filter(label=label).first()
@@ -76,6 +90,7 @@ def ws_connect(message, label):
 @close_on_errors
 @enforce_ordering
 @reply_errors
+@channel_session_user
 def ws_receive(message, label):
     room_id = message.channel_session.get(SESSION_ROOM_ID)
     if room_id is None:
@@ -84,11 +99,12 @@ def ws_receive(message, label):
     if retry_after is not None:
         raise ClientError("rate_limited", "Too many messages at once; this one was not saved. "
                           "Try again in %s s." % retry_after, retry_after=retry_after)
-    frame = parse_chat_frame(message.content)
+    user = message.user if message.user.is_authenticated else None
+    frame = parse_chat_frame(message.content, username=user.get_username() if user else None)
     room = Room.objects.filter(pk=room_id).first()
     if room is None:
         raise ClientError("room_gone", "This room no longer exists; nothing was saved.")
-    saved, created = room.post(frame.handle, frame.message, frame.client_id)
+    saved, created = room.post(frame.handle, frame.message, frame.client_id, user=user)
     if not created:
         log.debug("client_id %r resent in room %s: sending message %d again", frame.client_id, room_id, saved.pk)
     # A resent message is broadcast again too: its first broadcast may be

@@ -33,10 +33,12 @@ MAX_FRAME_LENGTH = 16 * 1024
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
 
 
-def parse_chat_frame(content):
+def parse_chat_frame(content, username=None):
     """
     Returns a ChatFrame (handle and message trimmed, client_id or None)
     from a websocket.receive message's content, or raises ClientError.
+    For a signed-in sender (`username`) the handle is the username: the
+    frame may omit "handle", and whatever it holds there is ignored.
     """
     text = content.get("text")
     if text is None:
@@ -57,6 +59,8 @@ def parse_chat_frame(content):
         raise ClientError("invalid_json", "The frame's JSON is nested too deeply.")
     if not isinstance(data, dict):
         raise ClientError("invalid_message", 'Send a JSON object: {"handle": ..., "message": ...}.')
+    if username is not None:
+        data["handle"] = username
     keys = set(data)
     missing = sorted(REQUIRED_KEYS - keys)
     extra = sorted(keys - REQUIRED_KEYS - OPTIONAL_KEYS)

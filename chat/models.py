@@ -6,6 +6,7 @@ import re
 import secrets
 
 from channels import Group
+from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -68,11 +69,12 @@ class Room(models.Model):
         newest_first = self.messages.with_previous_id().order_by("-pk")[:count]
         return list(reversed(newest_first))
 
-    def post(self, handle, text, client_id=None):
+    def post(self, handle, text, client_id=None, user=None):
         """
-        Save a message; returns (message, created). A client_id this handle
-        already used in this room returns the saved message instead of a
-        second copy, so a client may resend whatever got no echo.
+        Save a message; returns (message, created). `user`: the signed-in
+        sender, whose username `handle` is. A client_id this handle (or this
+        user) already used in this room returns the saved message instead of
+        a second copy, so a client may resend whatever got no echo.
 
         The room is write-locked first, so one room's messages commit in id
         order and each knows the id before it: clients find a gap by
@@ -84,12 +86,12 @@ class Room(models.Model):
             # failing "database is locked" when a reader tries to upgrade.
             Room.objects.filter(pk=self.pk).update(label=models.F("label"))
             if client_id is not None:
-                earlier = self.messages.with_previous_id().filter(
-                    handle=handle, client_id=client_id).first()
+                sender = {"user": user} if user is not None else {"handle": handle}
+                earlier = self.messages.with_previous_id().filter(client_id=client_id, **sender).first()
                 if earlier is not None:
                     return earlier, False
             previous_id = self.messages.order_by("-pk").values_list("pk", flat=True).first()
-            message = self.messages.create(handle=handle, message=text, client_id=client_id)
+            message = self.messages.create(handle=handle, message=text, client_id=client_id, user=user)
         message.previous_id = previous_id
         return message, True
 
@@ -111,6 +113,9 @@ class Message(models.Model):
     timestamp = models.DateTimeField(default=timezone.now, db_index=True)
     # The sender's own id for this message, to make resending safe (post()).
     client_id = models.CharField(max_length=64, null=True, blank=True)
+    # The signed-in sender, if any: then `handle` is their username.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, related_name="+",
+                             on_delete=models.SET_NULL)
 
     objects = MessageQuerySet.as_manager()
 
@@ -142,6 +147,8 @@ class Message(models.Model):
             "previous_id": self.previous_id,
             "room": self.room.label,
             "handle": self.handle,
+            # Whether the handle is a signed-in user's name, not a name typed in.
+            "user": self.user_id is not None,
             "message": self.message,
             "timestamp": self.timestamp.astimezone(timezone.utc).isoformat(),
         }

@@ -160,12 +160,18 @@ else:
     }
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
 # A socket's state between its messages: see chat/sessions.py. With Redis,
 # in Redis (the first shard), through Django's cache session store: a
 # frame's session work costs several times less than in PostgreSQL
 # (bench/channel_sessions.py). Without Redis (runserver), in the database.
 CHANNEL_SESSION_ENGINE = "chat.sessions"
 CHANNEL_SESSION_MAX_AGE = env_int("CHANNEL_SESSION_MAX_AGE", 86400)
+# Sockets from another port or host may name a Django session in
+# ?session_key=: off, because such URLs end up in access logs.
+CHAT_SESSION_KEY_IN_QUERY = env_bool("CHAT_SESSION_KEY_IN_QUERY", False)
 CHANNEL_SESSIONS_IN_REDIS = bool(REDIS_URLS)
 if CHANNEL_SESSIONS_IN_REDIS:
     CACHES = {

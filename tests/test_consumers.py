@@ -78,7 +78,7 @@ class ConnectTests(ConsumerTestCase):
                                  ("null", False), (None, True)]:
             client = WSClient(ordered=True)
             if origin is not None:
-                client.set_header("origin", origin)
+                client.set_header("origin", origin.encode())
             client.send_and_consume("websocket.connect", path=room_path("lobby"), check_accept=False)
             self.assertEqual(client.receive(json=False), {"accept": True} if accepted else {"close": True}, origin)
             client.send_and_consume("websocket.disconnect", path=room_path("lobby"))
@@ -108,7 +108,7 @@ class ReceiveTests(ConsumerTestCase):
         saved = Message.objects.get()
         self.assertEqual((saved.handle, saved.message, saved.room), ("alice", "hi <b>bob</b>", self.room))
         expected = {
-            "type": "message", "id": saved.pk, "previous_id": None, "room": "lobby", "handle": "alice",
+            "type": "message", "id": saved.pk, "previous_id": None, "room": "lobby", "handle": "alice", "user": False,
             "message": "hi <b>bob</b>", "timestamp": saved.timestamp.isoformat(),
         }
         self.assertEqual(self.frames(alice), [expected])

@@ -16,7 +16,8 @@ class RoomTests(TestCase):
         room = Room.objects.create(label="lobby")
         message = room.messages.create(handle="alice", message="hi")
         shape = message.as_dict()
-        self.assertEqual(set(shape), {"type", "id", "previous_id", "room", "handle", "message", "timestamp"})
+        self.assertEqual(set(shape), {"type", "id", "previous_id", "room", "handle", "user", "message", "timestamp"})
+        self.assertIs(shape["user"], False)
         self.assertEqual((shape["type"], shape["id"], shape["room"]), ("message", message.pk, "lobby"))
         self.assertRegex(shape["timestamp"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00$")
 

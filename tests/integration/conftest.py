@@ -358,11 +358,12 @@ def db(stack):
 # Assertions about frames
 
 
-def assert_message_frame(frame, label, handle, message, client_id=None):
+def assert_message_frame(frame, label, handle, message, client_id=None, user=False):
     """A chat message frame with exactly the documented keys and values."""
-    keys = {"type", "id", "previous_id", "room", "handle", "message", "timestamp"}
+    keys = {"type", "id", "previous_id", "room", "handle", "user", "message", "timestamp"}
     assert set(frame) == keys | ({"client_id"} if client_id else set()), frame
     assert frame.get("client_id") == client_id, frame
+    assert frame["user"] is user, frame
     assert frame["type"] == "message", frame
     assert isinstance(frame["id"], int) and frame["id"] > 0, frame
     assert (frame["room"], frame["handle"], frame["message"]) == (label, handle, message), frame

@@ -75,7 +75,7 @@ CLIENT_ID = re.compile(r"[-\w]{1,64}")
 LABEL = re.compile(r"[-\w]{1,50}")
 KNOWN_CODES = {"invalid_json", "invalid_message", "message_too_long", "binary_not_supported", "room_gone",
                "invalid_after", "rate_limited", "catchup_truncated", "internal_error"}
-MESSAGE_KEYS = {"type", "id", "previous_id", "room", "handle", "message", "timestamp"}
+MESSAGE_KEYS = {"type", "id", "previous_id", "room", "handle", "user", "message", "timestamp"}
 
 
 def seeded(text):

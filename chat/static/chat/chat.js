@@ -38,7 +38,10 @@
   Array.prototype.forEach.call(transcript.children, function (li) {
     shownIds[li.dataset.id] = true;
   });
-  handleInput.value = localStorage.getItem("chat.handle") || "";
+  // Signed in, the handle is the username (the server ignores any other).
+  if (!handleInput.readOnly) {
+    handleInput.value = localStorage.getItem("chat.handle") || "";
+  }
 
   function setStatus(state, text) {
     statusLine.dataset.state = state;
@@ -62,7 +65,7 @@
     time.dateTime = data.timestamp;
     time.textContent = formatTime(data.timestamp);
     var handle = document.createElement("span");
-    handle.className = "handle";
+    handle.className = data.user ? "handle user" : "handle";
     handle.textContent = data.handle;
     var message = document.createElement("span");
     message.className = "message";
@@ -250,7 +253,9 @@
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     showError("");
-    localStorage.setItem("chat.handle", handleInput.value);
+    if (!handleInput.readOnly) {
+      localStorage.setItem("chat.handle", handleInput.value);
+    }
     var clientId = newClientId();
     var item = {
       clientId: clientId,

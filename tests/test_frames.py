@@ -95,3 +95,14 @@ def test_query_param_reads_bytes_and_text_query_strings():
     assert query_param({"query_string": b"after=12&x=1"}, "after") == "12"
     assert query_param({"query_string": "after=3"}, "after") == "3"
     assert query_param({}, "after") is None
+
+
+@pytest.mark.parametrize("frame", [
+    {"message": "hi"},
+    {"handle": "someone else", "message": "hi"},
+    {"handle": ["not", "a", "string"], "message": "hi"},
+    {"handle": "", "message": "hi"},
+])
+def test_a_signed_in_senders_handle_is_the_username_whatever_the_frame_holds(frame):
+    parsed = parse_chat_frame({"text": json.dumps(frame)}, username="alice")
+    assert (parsed.handle, parsed.message) == ("alice", "hi")

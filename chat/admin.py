@@ -5,7 +5,8 @@ from chat.models import Message, Room
 
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):
-    list_display = ("label", "created")
+    list_display = ("label", "access", "created")
+    list_filter = ("access",)
     search_fields = ("label",)
 
 

@@ -75,6 +75,10 @@ def ws_connect(message, label):
         log.debug("Rejected WebSocket to unknown room %r", label)
         reject(message)
         return
+    if not room.may_enter(message.user):
+        log.info("Refused a WebSocket to %s room %r: %s may not enter", room.access, label, message.user)
+        reject(message)
+        return
     message.reply_channel.send({"accept": True}, immediately=True)
     # Join the Group before reading the catch-up, so a message saved in
     # between reaches this socket at least once (clients dedupe by id).

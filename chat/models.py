@@ -30,6 +30,14 @@ def random_label():
 
 
 class RoomQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """The rooms `user` may enter (Room.may_enter), for lists."""
+        if user.is_staff:
+            return self
+        if user.is_authenticated:
+            return self.exclude(access=Room.STAFF)
+        return self.filter(access=Room.PUBLIC)
+
     def by_latest_activity(self):
         """Rooms with the newest message (or creation, if still empty) first."""
         return self.annotate(
@@ -40,13 +48,30 @@ class RoomQuerySet(models.QuerySet):
 
 
 class Room(models.Model):
+    PUBLIC, MEMBERS, STAFF = "public", "members", "staff"
+    ACCESS_CHOICES = [
+        (PUBLIC, "public: anyone"),
+        (MEMBERS, "members: signed-in users"),
+        (STAFF, "staff: staff users"),
+    ]
+
     label = models.SlugField(max_length=50, unique=True, allow_unicode=True)
     created = models.DateTimeField(default=timezone.now, db_index=True)
+    # Who may read and post. Rooms made by a first visit are public.
+    access = models.CharField(max_length=8, choices=ACCESS_CHOICES, default=PUBLIC)
 
     objects = RoomQuerySet.as_manager()
 
     def __str__(self):
         return self.label
+
+    def may_enter(self, user):
+        """Whether `user` (AnonymousUser too) may see and join this room."""
+        if self.access == self.STAFF:
+            return user.is_staff
+        if self.access == self.MEMBERS:
+            return user.is_authenticated
+        return True
 
     @staticmethod
     def websocket_group_for(room_id):

@@ -6,7 +6,8 @@ import logging
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.http import JsonResponse
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpResponseBadRequest, HttpResponseForbidden, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
@@ -24,17 +25,25 @@ NEW_ROOM_ATTEMPTS = 3
 
 @require_GET
 def index(request):
-    rooms = Room.objects.by_latest_activity()[:ROOMS_ON_INDEX]
+    rooms = Room.objects.visible_to(request.user).by_latest_activity()[:ROOMS_ON_INDEX]
     return render(request, "chat/index.html", {"rooms": rooms})
 
 
 @require_GET
 def new_room(request):
-    """Create a room with a fresh random label and send the browser to it."""
+    """Create a room with a fresh random label and send the browser to it;
+    ?access=members (signed-in users) or staff (staff users) restricts it."""
+    access = request.GET.get("access") or Room.PUBLIC
+    if access not in dict(Room.ACCESS_CHOICES):
+        return HttpResponseBadRequest("access must be one of %s." % ", ".join(dict(Room.ACCESS_CHOICES)))
+    if access != Room.PUBLIC and not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if access == Room.STAFF and not request.user.is_staff:
+        return HttpResponseForbidden("Only staff users may create staff rooms.")
     for attempt in range(NEW_ROOM_ATTEMPTS):
         try:
             with transaction.atomic():
-                room = Room.objects.create(label=random_label())
+                room = Room.objects.create(label=random_label(), access=access)
             return redirect("chat:room", label=room.label)
         except IntegrityError:
             # A label collision is astronomically rare: draw again. Anything
@@ -50,6 +59,10 @@ def chat_room(request, label):
     room, created = Room.objects.get_or_create(label=label)
     if created:
         log.info("Created room %r on first visit", label)
+    if not room.may_enter(request.user):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        return HttpResponseForbidden("This room is for staff users only.")
     messages = room.latest_messages(settings.CHAT_HISTORY_ON_PAGE)
     return render(request, "chat/room.html", {
         "room": room,
@@ -65,6 +78,9 @@ def room_messages(request, label):
     if room is None:
         error = ClientError("room_not_found", "There is no room %r." % label)
         return JsonResponse(error.as_dict(), status=404)
+    if not room.may_enter(request.user):
+        error = ClientError("forbidden", "This room is for %s only." % room.get_access_display().split(": ")[1])
+        return JsonResponse(error.as_dict(), status=403)
     try:
         after = parse_count("after", request.GET.get("after"), default=0)
         limit = parse_count("limit", request.GET.get("limit"), default=API_DEFAULT_LIMIT,

@@ -1,0 +1,104 @@
+"""
+Room access levels over real sockets and HTTP: public (anyone), members
+(signed-in users), staff (staff users), set with `manage.py setroomaccess`
+or chosen at /new/?access=.
+"""
+import json
+import subprocess
+import sys
+import uuid
+
+import pytest
+import websocket
+
+from tests.support.processes import REPO_ROOT
+
+from .conftest import assert_error_frame, assert_message_frame, chat_path, unique_label
+from .test_accounts import Browser, signed_up
+
+pytestmark = pytest.mark.integration
+
+
+def manage(stack, *args):
+    result = subprocess.run([sys.executable, "manage.py"] + list(args), cwd=REPO_ROOT, env=stack.env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def room_with_access(stack, access):
+    label = unique_label(access)
+    assert manage(stack, "setroomaccess", label, access).startswith("Created room %s" % label)
+    return label
+
+
+def refused(url, **options):
+    with pytest.raises(websocket.WebSocketBadStatusException) as caught:
+        websocket.create_connection(url, timeout=10, **options)
+    return caught.value.status_code
+
+
+def staff_browser(stack):
+    browser, name = signed_up(stack)
+    manage(stack, "shell", "-c", "from django.contrib.auth.models import User; "
+                                 "User.objects.filter(username=%r).update(is_staff=True)" % name)
+    return browser, name
+
+
+def test_anonymous_visitors_are_kept_out_of_a_members_room(stack, http_get, connect):
+    label = room_with_access(stack, "members")
+    assert refused(stack.ws_url(chat_path(label))) == 403
+    page = http_get("/%s/" % label)
+    assert (page.status, page.headers["Location"]) == (302, "/accounts/login/?next=/%s/" % label)
+    api = http_get("/api/rooms/%s/messages/" % label)
+    assert api.status == 403
+    assert_error_frame(api.json(), "forbidden")
+    assert label not in http_get("/").text
+
+    browser, name = signed_up(stack)
+    assert browser.request("/%s/" % label)[0] == 200
+    assert label in browser.request("/")[2]
+    ws = browser.socket(label)
+    try:
+        ws.send('{"message": "members only"}')
+        assert_message_frame(json.loads(ws.recv()), label, name, "members only", user=True)
+    finally:
+        ws.close()
+
+
+def test_only_staff_enter_a_staff_room(stack, http_get):
+    label = room_with_access(stack, "staff")
+    member, _ = signed_up(stack)
+    assert member.request("/%s/" % label)[0] == 403
+    assert member.request("/api/rooms/%s/messages/" % label)[0] == 403
+    assert label not in member.request("/")[2]
+    with pytest.raises(websocket.WebSocketBadStatusException) as caught:
+        member.socket(label)
+    assert caught.value.status_code == 403
+
+    staff, _ = staff_browser(stack)
+    assert staff.request("/%s/" % label)[0] == 200
+    assert label in staff.request("/")[2]
+    staff.socket(label).close()
+
+
+def test_new_rooms_with_an_access_level(stack, http_get, db):
+    assert http_get("/new/?access=members").headers["Location"].startswith("/accounts/login/")
+    assert http_get("/new/?access=everyone").status == 400
+    member, _ = signed_up(stack)
+    status, headers, _ = member.request("/new/?access=members")
+    assert status == 302
+    label = headers["Location"].strip("/")
+    assert db.query("SELECT access FROM chat_room WHERE label = ?", (label,)) == [{"access": "members"}]
+    assert member.request("/new/?access=staff")[0] == 403
+    staff, _ = staff_browser(stack)
+    status, headers, _ = staff.request("/new/?access=staff")
+    label = headers["Location"].strip("/")
+    assert db.query("SELECT access FROM chat_room WHERE label = ?", (label,)) == [{"access": "staff"}]
+
+
+def test_setroomaccess_refuses_what_is_not_a_label_or_a_level(stack):
+    for args in (["not a label!", "members"], ["room-%s" % uuid.uuid4().hex[:6], "everyone"]):
+        result = subprocess.run([sys.executable, "manage.py", "setroomaccess"] + args, cwd=REPO_ROOT,
+                                env=stack.env, capture_output=True, text=True, timeout=60)
+        assert result.returncode != 0 and result.stderr.strip(), result

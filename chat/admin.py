@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from chat.models import Message, Room
+from chat.models import Announcement, Message, Room
 
 
 @admin.register(Room)
@@ -16,3 +16,10 @@ class MessageAdmin(admin.ModelAdmin):
     list_filter = ("room",)
     search_fields = ("handle", "message")
     raw_id_fields = ("room",)
+
+
+@admin.register(Announcement)
+class AnnouncementAdmin(admin.ModelAdmin):
+    # Saving sends it to every open page (chat/announcements.py).
+    list_display = ("text", "active", "created")
+    list_filter = ("active",)

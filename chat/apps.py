@@ -32,4 +32,9 @@ class ChatConfig(AppConfig):
     verbose_name = "Chat"
 
     def ready(self):
+        from django.db.models.signals import post_save
+
+        from chat.announcements import announce_saved
+
         consumer_started.connect(drop_broken_connections, dispatch_uid="chat.drop_broken_connections")
+        post_save.connect(announce_saved, sender="chat.Announcement", dispatch_uid="chat.announce_saved")

@@ -31,6 +31,8 @@ from channels.auth import channel_session_user, channel_session_user_from_http
 from channels.sessions import enforce_ordering
 from django.conf import settings
 
+from chat.announcements import announcements_group
+from chat.announcements import send_latest as send_latest_announcement
 from chat.catchup import send_catchup
 from chat.errors import ClientError, SavedButNotSent, close_on_errors, reply_errors
 from chat.frames import parse_chat_frame, parse_count, query_param
@@ -83,7 +85,9 @@ def ws_connect(message, label):
     # Join the Group before reading the catch-up, so a message saved in
     # between reaches this socket at least once (clients dedupe by id).
     room.websocket_group.add(message.reply_channel)
+    announcements_group().add(message.reply_channel)
     message.channel_session[SESSION_ROOM_ID] = room.pk
+    send_latest_announcement(message.reply_channel)
     after = parse_count(
         "after", query_param(message.content, "after"), default=None, code="invalid_after"
     )
@@ -126,3 +130,4 @@ def ws_disconnect(message, label):
     room_id = message.channel_session.get(SESSION_ROOM_ID)
     if room_id is not None:
         Room.websocket_group_for(room_id).discard(message.reply_channel)
+        announcements_group().discard(message.reply_channel)

@@ -180,3 +180,26 @@ class Message(models.Model):
         if self.client_id is not None:
             shape["client_id"] = self.client_id
         return shape
+
+
+class Announcement(models.Model):
+    """A banner for every open page, edited by staff in the admin
+    (chat/announcements.py sends it)."""
+    text = models.TextField(max_length=500)
+    created = models.DateTimeField(default=timezone.now)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["-created", "-pk"]
+
+    def __str__(self):
+        return self.text[:60]
+
+    def as_dict(self):
+        return {
+            "type": "announcement",
+            "id": self.pk,
+            "text": self.text,
+            "timestamp": self.created.astimezone(timezone.utc).isoformat(),
+            "active": self.active,
+        }

@@ -206,6 +206,21 @@
     showError(data.detail);
   }
 
+  // The site-wide banner: the latest active announcement; one saved
+  // inactive takes its own banner down.
+  var banner = document.getElementById("announcement");
+  var bannerId = null;
+  function showAnnouncement(data) {
+    if (data.active) {
+      bannerId = data.id;
+      banner.textContent = data.text;
+      banner.hidden = false;
+    } else if (data.id === bannerId) {
+      bannerId = null;
+      banner.hidden = true;
+    }
+  }
+
   function connect() {
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
     var url = scheme + window.location.host + "/chat/" + encodeURIComponent(label) + "/?after=" + complete;
@@ -230,6 +245,8 @@
         addMessage(data);
       } else if (data.type === "error") {
         handleError(data);
+      } else if (data.type === "announcement") {
+        showAnnouncement(data);
       }
     };
     socket.onclose = function () {

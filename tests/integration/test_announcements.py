@@ -1,0 +1,50 @@
+"""
+Announcements saved from `manage.py shell` (any process with the settings)
+reach every open chat socket, in every room, through one Group; a socket
+that connects later gets the latest active one; saved inactive, pages are
+told to drop it.
+"""
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.processes import REPO_ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def shell(stack, code):
+    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=REPO_ROOT, env=stack.env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@pytest.fixture
+def announcements(stack):
+    yield
+    # update() sends nothing: later tests' sockets must not get a banner.
+    shell(stack, "from chat.models import Announcement; Announcement.objects.update(active=False)")
+
+
+def assert_announcement(frame, pk, text, active):
+    assert set(frame) == {"type", "id", "text", "timestamp", "active"}, frame
+    assert (frame["type"], frame["id"], frame["text"], frame["active"]) == ("announcement", pk, text, active)
+
+
+def test_an_announcement_reaches_every_room_and_later_sockets(stack, new_room, join, announcements):
+    first, second = join(new_room("announce-a")), join(new_room("announce-b"))
+    pk = int(shell(stack, "from chat.models import Announcement; "
+                          "print(Announcement.objects.create(text='Maintenance at <b>10:00</b>').pk)"))
+    for sock in (first, second):
+        assert_announcement(sock.recv_json(), pk, "Maintenance at <b>10:00</b>", True)
+
+    later = join(new_room("announce-c"), after=0)
+    assert_announcement(later.recv_json(), pk, "Maintenance at <b>10:00</b>", True)
+
+    shell(stack, "from chat.models import Announcement; a = Announcement.objects.get(pk=%d); "
+                 "a.active = False; a.save()" % pk)
+    for sock in (first, second, later):
+        assert_announcement(sock.recv_json(), pk, "Maintenance at <b>10:00</b>", False)
+    join(new_room("announce-d")).assert_silent()

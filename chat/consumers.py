@@ -37,6 +37,7 @@ from chat.catchup import send_catchup
 from chat.errors import ClientError, SavedButNotSent, close_on_errors, reply_errors
 from chat.frames import parse_chat_frame, parse_count, query_param
 from chat.models import Room
+from chat.notifications import notify_mentions
 from chat.origins import origin_allowed
 from chat.sessions import ends_channel_session
 from proj.layers import RETRY_AFTER_KEY
@@ -121,6 +122,12 @@ def ws_receive(message, label):
         room.websocket_group.send({"text": json.dumps(saved.as_dict())}, immediately=True)
     except Exception as failure:
         raise SavedButNotSent(saved.pk) from failure
+    if created and user is not None:
+        try:
+            notify_mentions(room, saved, user)
+        except Exception:
+            # The message is saved and sent: a lost notification is no error of the sender's.
+            log.exception("Could not notify the users message %d mentions", saved.pk)
 
 
 @ends_channel_session

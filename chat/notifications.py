@@ -1,0 +1,69 @@
+"""
+WebSocket /notifications/: a signed-in user's sockets hear about messages
+that mention them, in any room they may enter. A channels 1.x class-based
+consumer (JsonWebsocketConsumer, routed with route_class), as in the seeds;
+unlike the seeds', it refuses anonymous users at the handshake instead of
+letting them in.
+
+@mentions: "@name" where the "@" follows no word character and the name is
+all the characters Django allows in usernames (letters, digits, @ . + - _),
+matched case-insensitively to an existing user.
+"""
+import json
+import logging
+import re
+
+from channels import Group
+from channels.generic.websockets import JsonWebsocketConsumer
+from django.contrib.auth import get_user_model
+
+from chat.origins import origin_allowed
+
+log = logging.getLogger(__name__)
+
+MENTION = re.compile(r"(?<!\w)@([\w.@+-]+)")
+MOST_MENTIONS = 20  # names looked up per message
+
+
+def user_group(user_id):
+    return Group("chat.user.%d" % user_id)
+
+
+class NotificationsConsumer(JsonWebsocketConsumer):
+    http_user = True  # the user from the session cookie, kept in the channel session
+
+    def connection_groups(self, **kwargs):
+        user = getattr(self.message, "user", None)
+        if user is None or not user.is_authenticated:
+            return []
+        return ["chat.user.%d" % user.pk]
+
+    def raw_connect(self, message, **kwargs):
+        # Refuse before channels adds the socket to any Group.
+        if not origin_allowed(message) or not message.user.is_authenticated:
+            log.info("Refused a notifications socket (%s)", message.user)
+            message.reply_channel.send({"close": True})
+            return
+        super().raw_connect(message, **kwargs)
+
+    def receive(self, content, **kwargs):
+        pass  # nothing to say to the server here
+
+    def disconnect(self, message, **kwargs):
+        message.channel_session.delete()
+
+
+def notify_mentions(room, saved, sender):
+    """After a signed-in `sender` saved `saved` in `room`: tell each user it
+    mentions, other than the sender, who may enter the room."""
+    names = []
+    for name in MENTION.findall(saved.message):
+        if name.lower() not in names:
+            names.append(name.lower())
+    frame = {"text": json.dumps({"type": "mention", "room": room.label, "message_id": saved.pk,
+                                 "from": saved.handle, "message": saved.message})}
+    for name in names[:MOST_MENTIONS]:
+        user = get_user_model().objects.filter(username__iexact=name).first()
+        if user is None or user.pk == sender.pk or not room.may_enter(user):
+            continue
+        user_group(user.pk).send(frame, immediately=True)

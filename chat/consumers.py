@@ -33,6 +33,7 @@ from django.conf import settings
 
 from chat.announcements import announcements_group
 from chat.announcements import send_latest as send_latest_announcement
+from chat import presence
 from chat.catchup import send_catchup
 from chat.errors import ClientError, SavedButNotSent, close_on_errors, reply_errors
 from chat.frames import parse_chat_frame, parse_count, query_param
@@ -88,6 +89,7 @@ def ws_connect(message, label):
     room.websocket_group.add(message.reply_channel)
     announcements_group().add(message.reply_channel)
     message.channel_session[SESSION_ROOM_ID] = room.pk
+    presence.joined(room, message.reply_channel.name, message.user)
     send_latest_announcement(message.reply_channel)
     after = parse_count(
         "after", query_param(message.content, "after"), default=None, code="invalid_after"
@@ -138,3 +140,4 @@ def ws_disconnect(message, label):
     if room_id is not None:
         Room.websocket_group_for(room_id).discard(message.reply_channel)
         announcements_group().discard(message.reply_channel)
+        presence.left([message.reply_channel.name])

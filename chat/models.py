@@ -203,3 +203,12 @@ class Announcement(models.Model):
             "timestamp": self.created.astimezone(timezone.utc).isoformat(),
             "active": self.active,
         }
+
+
+class Presence(models.Model):
+    """One open chat socket: who is in which room (chat/presence.py)."""
+    room = models.ForeignKey(Room, related_name="+", on_delete=models.CASCADE)
+    reply_channel = models.CharField(max_length=200, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, related_name="+",
+                             on_delete=models.CASCADE)
+    since = models.DateTimeField(default=timezone.now)

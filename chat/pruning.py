@@ -2,7 +2,8 @@
 Every worker process runs a pruner thread: every PRUNE_EVERY seconds one of
 them (a lock in Redis picks it) drops the Group memberships of sockets gone
 without a disconnect (proj/socket_registry.py says how those are found),
-and deletes those sockets' channel sessions, as their disconnect would have.
+and deletes those sockets' channel sessions and presence, as their
+disconnect would have.
 """
 import logging
 import random
@@ -13,6 +14,7 @@ import redis
 from channels.sessions import session_for_reply_channel
 from django.db import close_old_connections, connection
 
+from chat import presence
 from proj import socket_registry
 
 log = logging.getLogger(__name__)
@@ -52,4 +54,5 @@ def prune_once(layer):
     close_old_connections()
     for reply_channel in gone:
         session_for_reply_channel(reply_channel).delete()
+    presence.left(gone)
     return gone

@@ -85,7 +85,7 @@ def test_daphne_refuses_a_socket_lifetime_beyond_the_group_membership(venv):
     assert "DAPHNE_WEBSOCKET_TIMEOUT=7200 must be below CHANNEL_LAYER_GROUP_EXPIRY=3600" in message
 
 
-@pytest.mark.parametrize("script", ["daphne.sh", "worker.sh", "supervisord.sh"])
+@pytest.mark.parametrize("script", ["daphne.sh", "worker.sh", "presence.sh", "supervisord.sh"])
 def test_the_scripts_that_need_redis_name_redis_url(venv, script):
     assert "REDIS_URL is not set" in refusal(script, VENV=venv)
 

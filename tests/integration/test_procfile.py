@@ -32,8 +32,8 @@ def heroku(tmp_path_factory, postgres_server):
         honcho = venv_program("honcho")
         group.run("collectstatic", [sys.executable, "manage.py", "collectstatic", "--noinput"], env=env)
         group.run("honcho-release", [honcho, "-f", PROCFILE, "start", "release"], env=env)
-        dynos = group.start("honcho", [honcho, "-f", PROCFILE, "start", "-c", "web=1,worker=2", "web", "worker"],
-                            env=env)
+        dynos = group.start("honcho", [honcho, "-f", PROCFILE, "start", "-c", "web=1,worker=2,presence=1",
+                                       "web", "worker", "presence"], env=env)
         port = int(env["PORT"])
         wait_until(lambda: http_status("127.0.0.1", port, "/") == 200, 90, "the web process on $PORT",
                    watch=[dynos])
@@ -43,7 +43,7 @@ def heroku(tmp_path_factory, postgres_server):
 def test_release_migrated_and_web_and_two_workers_serve_chat(heroku):
     group, dynos, port = heroku
     log = dynos.log_text()
-    assert "worker.1" in log and "worker.2" in log and "web.1" in log
+    assert "worker.1" in log and "worker.2" in log and "web.1" in log and "presence.1" in log
     assert "Apply all migrations" in open(os.path.join(group.workdir, "honcho-release.log")).read()
 
     base = "http://127.0.0.1:%d" % port
@@ -52,6 +52,13 @@ def test_release_migrated_and_web_and_two_workers_serve_chat(heroku):
     alice = Socket(websocket.create_connection("ws://127.0.0.1:%d/chat/%s/" % (port, label), timeout=10), "alice")
     bob = Socket(websocket.create_connection("ws://127.0.0.1:%d/chat/%s/" % (port, label), timeout=10), "bob")
     try:
+        # The presence process tells the room who is there.
+        presence = {"type": "presence", "room": label, "users": [], "anonymous": 2}
+        for sock in (alice, bob):
+            sock.skip = ()
+            while sock.recv_json(timeout=10) != presence:
+                pass
+            sock.skip = ("presence",)
         alice.say("alice", "hello from a dyno")
         frame = assert_message_frame(alice.recv_json(), label, "alice", "hello from a dyno")
         assert bob.recv_json() == frame

@@ -103,7 +103,7 @@ class Supervisord:
     def wait_running(self, timeout=60, replaced=None):
         """Every program RUNNING, each Daphne answering GET / through a
         worker; with `replaced` ({program: old pid}), those with new pids."""
-        expected = set(self.daphnes + self.workers)
+        expected = set(self.daphnes + self.workers + ["presence"])
 
         def ready():
             for daphne in self.daphnes:

@@ -1,0 +1,71 @@
+"""
+Who is in each room: signed-in users by username (once, however many
+sockets they have open) and anonymous sockets as a count.
+
+Each open chat socket has a Presence row, written by its connect and
+deleted by its disconnect, or by the workers' pruner when the disconnect
+never came (chat/pruning.py: a killed Daphne's sockets go within 45 s).
+`manage.py runpresence`, one long-running process, reads the rows every
+second and sends each room whose presence changed
+
+    {"type": "presence", "room": <label>, "users": [sorted usernames], "anonymous": <count>}
+
+to the room, at most once a second per room and only when the names or
+the count changed, within two seconds of it; a socket that connected
+without changing them (a second tab of a signed-in user) gets the room's
+presence on its own, so every new socket hears it within two seconds.
+"""
+import json
+from collections import defaultdict
+
+from channels import Channel
+
+from chat.models import Presence, Room
+
+
+def joined(room, reply_channel, user):
+    Presence.objects.update_or_create(reply_channel=reply_channel, defaults={
+        "room": room, "user": user if user is not None and user.is_authenticated else None})
+
+
+def left(reply_channels):
+    Presence.objects.filter(reply_channel__in=list(reply_channels)).delete()
+
+
+def presence_of_rooms():
+    """{room id: (label, sorted usernames, anonymous count, sockets)} for rooms with anyone in."""
+    users, anonymous, sockets, labels = defaultdict(set), defaultdict(int), defaultdict(set), {}
+    rows = Presence.objects.values_list("room_id", "room__label", "user__username", "reply_channel")
+    for room_id, label, username, reply_channel in rows:
+        labels[room_id] = label
+        sockets[room_id].add(reply_channel)
+        if username is None:
+            anonymous[room_id] += 1
+        else:
+            users[room_id].add(username)
+    return {room_id: (label, sorted(users[room_id]), anonymous[room_id], frozenset(sockets[room_id]))
+            for room_id, label in labels.items()}
+
+
+def frame(label, users, anonymous):
+    return {"text": json.dumps({"type": "presence", "room": label, "users": users, "anonymous": anonymous})}
+
+
+def send_changes(last_sent):
+    """Send every room whose sockets changed since `last_sent` (updated in place)."""
+    now = presence_of_rooms()
+    for room_id in set(now) | set(last_sent):
+        state = now.get(room_id)
+        if state == last_sent.get(room_id):
+            continue
+        if state is None:  # the last one left: tell nobody (nobody is there); forget it
+            del last_sent[room_id]
+            continue
+        label, users, anonymous, sockets = state
+        before = last_sent.get(room_id)
+        if before is not None and before[1:3] == (users, anonymous):
+            for reply_channel in sockets - before[3]:  # newcomers who changed nothing
+                Channel(reply_channel).send(frame(label, users, anonymous), immediately=True)
+        else:
+            Room.websocket_group_for(room_id).send(frame(label, users, anonymous), immediately=True)
+        last_sent[room_id] = state

@@ -81,13 +81,14 @@ class ChatChannelLayer(RedisChannelLayer):
         self.connect_limit = (connect_rate, connect_burst)
         self.max_frame_size = max_frame_size
         self.clock = clock
-        self._sockets = {}          # reply channel -> (its bucket, its client address)
+        self._sockets = {}          # reply channel -> (its bucket, its client address, when it connected)
         self._address_frames = {}   # client address -> bucket
         self._address_connects = {}
         self._pruned = clock()
         self.metering = False
         self._run_ids = None     # each shard's Redis run_id, as last seen
         self._outage = False
+        self._outage_since = None  # when this process first failed to read Redis
         self._publish_at = clock()  # when to publish this process's sockets next
         if self.ring_size > 1:
             # asgi_redis blocks on one shard at a time, blpop_timeout each,
@@ -143,7 +144,9 @@ class ChatChannelLayer(RedisChannelLayer):
         try:
             received = super().receive(channels, block)
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
-            self._outage = True
+            if not self._outage:
+                self._outage = True
+                self._outage_since = self.clock()
             raise
         if self._outage or self._run_ids is None:
             self._outage = False
@@ -171,9 +174,15 @@ class ChatChannelLayer(RedisChannelLayer):
         run_ids = [self.connection(index).info("server")["run_id"] for index in range(self.ring_size)]
         restarted = self._run_ids is not None and run_ids != self._run_ids
         self._run_ids = run_ids
-        if restarted and self._sockets:
-            log.warning("Redis restarted: closing %d sockets so that they rejoin their rooms", len(self._sockets))
-            for reply_channel in list(self._sockets):
+        # Only sockets that connected before the outage: Daphne reads the
+        # layer again 5 s after an error, and sockets that connected to the
+        # new Redis meanwhile joined their rooms there (closing those too
+        # cost clients a second reconnect, bench/faults.py).
+        stale = [reply_channel for reply_channel, (_, _, connected) in self._sockets.items()
+                 if restarted and connected < self._outage_since]
+        if stale:
+            log.warning("Redis restarted: closing %d sockets so that they rejoin their rooms", len(stale))
+            for reply_channel in stale:
                 try:
                     super().send(reply_channel, {"close": True})
                 except self.ChannelFull:
@@ -186,7 +195,7 @@ class ChatChannelLayer(RedisChannelLayer):
         if _take(self._address_connects, address, self.connect_limit, now) != 0:
             log.warning("Refusing a WebSocket from %s: over %s connections a second", address, self.connect_limit[0])
             raise self.ChannelFull("connection rate of %s" % address)
-        self._sockets[message["reply_channel"]] = (TokenBucket(self.frame_limit[1], now), address)
+        self._sockets[message["reply_channel"]] = (TokenBucket(self.frame_limit[1], now), address, now)
 
     def _admit_frame(self, message):
         reply_channel = message.get("reply_channel")
@@ -197,11 +206,11 @@ class ChatChannelLayer(RedisChannelLayer):
             log.warning("Closing %s: a frame of %d characters or bytes", reply_channel, len(payload))
             raise self.ChannelFull("frame of %d over %d" % (len(payload), self.max_frame_size))
         now = self.clock()
-        bucket, address = self._sockets.get(reply_channel) or (None, None)
+        bucket, address, _ = self._sockets.get(reply_channel) or (None, None, None)
         if bucket is None:
             # A socket that opened before this process's layer knew it.
             bucket = TokenBucket(self.frame_limit[1], now)
-            self._sockets[reply_channel] = (bucket, address)
+            self._sockets[reply_channel] = (bucket, address, now)
         waits = [bucket.take(*self.frame_limit, now=now) if self.frame_limit[0] else 0,
                  _take(self._address_frames, address, self.address_frame_limit, now)]
         if None in waits:

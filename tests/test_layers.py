@@ -173,3 +173,18 @@ def test_with_shards_a_worker_blocks_briefly_on_each(redis_url):
     # a stopping worker waits out its block (chat/worker.py): 1 s at most.
     assert ChatChannelLayer(hosts=[redis_url]).blpop_timeout == 1
     assert ChatChannelLayer(hosts=[redis_url, redis_url.replace("/0", "/1")]).blpop_timeout == 0.05
+
+
+def test_after_a_redis_restart_only_sockets_from_before_the_outage_are_closed(layer, clock):
+    chat = layer()
+    connect(chat, "daphne.response.x!before")
+    chat.receive(["daphne.response.x!"])   # learns this Redis's run_id
+    chat._run_ids = ["a Redis that is gone"]  # as if it had restarted...
+    clock.now += 1
+    chat._outage, chat._outage_since = True, clock.now  # ...during an outage that began now
+    clock.now += 6
+    connect(chat, "daphne.response.x!after")  # connected to the new Redis, and in its Groups
+    chat.receive(["daphne.response.x!"])
+    # What Daphne then reads from its process channel: the one close.
+    assert chat.receive(["daphne.response.x!"]) == ("daphne.response.x!before", {"close": True})
+    assert chat.receive(["daphne.response.x!"]) == (None, None)

@@ -193,8 +193,10 @@
       }, data.retry_after * 1000);
       return;
     }
-    if (item && data.code === "internal_error" && data.saved === false && item.attempts < MAX_ATTEMPTS) {
-      return;  // not saved: the resend timer tries again
+    // Not saved, or not known to be (the server lost the socket's state and
+    // closes it): keep it; it is resent on this socket or the next one.
+    if (item && data.code === "internal_error" && data.saved !== true && item.attempts < MAX_ATTEMPTS) {
+      return;
     }
     if (item) {
       outbox.splice(outbox.indexOf(item), 1);

@@ -223,6 +223,16 @@
     }
   }
 
+  // Who is here: signed-in users by name, the rest counted.
+  var presenceLine = document.getElementById("presence");
+  function showPresence(data) {
+    var parts = data.users.slice();
+    if (data.anonymous) {
+      parts.push(data.anonymous + (data.anonymous === 1 ? " guest" : " guests"));
+    }
+    presenceLine.textContent = parts.length ? "Here: " + parts.join(", ") : "";
+  }
+
   function connect() {
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
     var url = scheme + window.location.host + "/chat/" + encodeURIComponent(label) + "/?after=" + complete;
@@ -249,6 +259,8 @@
         handleError(data);
       } else if (data.type === "announcement") {
         showAnnouncement(data);
+      } else if (data.type === "presence") {
+        showPresence(data);
       }
     };
     socket.onclose = function () {

@@ -194,8 +194,15 @@
       return;
     }
     // Not saved, or not known to be (the server lost the socket's state and
-    // closes it): keep it; it is resent on this socket or the next one.
+    // closes it): keep it, and resend it in a second or two (a database
+    // restarting), on this socket or, once reconnected, the next one.
     if (item && data.code === "internal_error" && data.saved !== true && item.attempts < MAX_ATTEMPTS) {
+      item.sentAt = 0;  // not in flight: the resend timer leaves it alone
+      setTimeout(function () {
+        if (outbox.indexOf(item) !== -1) {
+          transmit(item);
+        }
+      }, 1000 * item.attempts);
       return;
     }
     if (item) {

@@ -24,8 +24,12 @@ from chat.models import Presence, Room
 
 
 def joined(room, reply_channel, user):
-    Presence.objects.update_or_create(reply_channel=reply_channel, defaults={
-        "room": room, "user": user if user is not None and user.is_authenticated else None})
+    # One plain INSERT (a socket connects once): update_or_create would read
+    # then write in one transaction, and SQLite fails such an upgrade with
+    # "database is locked" while another worker writes, instead of waiting.
+    Presence.objects.bulk_create([Presence(
+        room=room, reply_channel=reply_channel,
+        user=user if user is not None and user.is_authenticated else None)], ignore_conflicts=True)
 
 
 def left(reply_channels):

@@ -188,3 +188,15 @@ def test_after_a_redis_restart_only_sockets_from_before_the_outage_are_closed(la
     # What Daphne then reads from its process channel: the one close.
     assert chat.receive(["daphne.response.x!"]) == ("daphne.response.x!before", {"close": True})
     assert chat.receive(["daphne.response.x!"]) == (None, None)
+
+
+def test_daphne_collects_its_garbage_every_half_minute(layer, clock, monkeypatch):
+    collections = []
+    monkeypatch.setattr("proj.layers.gc.collect", lambda: collections.append(clock.now))
+    chat = layer()
+    chat.receive(["daphne.response.x!"])
+    assert collections == []
+    clock.now += ChatChannelLayer.COLLECT_EVERY
+    chat.receive(["daphne.response.x!"])
+    chat.receive(["daphne.response.x!"])
+    assert len(collections) == 1

@@ -17,6 +17,7 @@ Django's two weeks.
 """
 import functools
 
+from channels.sessions import session_for_reply_channel
 from django.conf import settings
 from django.contrib.sessions.backends import cache, db
 
@@ -51,10 +52,18 @@ def ends_channel_session(consumer):
     """Wraps a websocket.disconnect consumer (outside @enforce_ordering):
     once the disconnect has really run, the socket's session is deleted.
     A disconnect that overtook earlier frames is parked by enforce_ordering
-    and comes back later; its session stays until then."""
+    and comes back later; its session stays until then.
+
+    A disconnect whose session is already gone (the pruner ended the socket
+    first, or its connect expired unrun) has nothing left to do: running it
+    would make channel_session create an empty session, and enforce_ordering
+    park the disconnect until it expired, leaving that session behind."""
 
     @functools.wraps(consumer)
     def inner(message, *args, **kwargs):
+        existing = session_for_reply_channel(message.reply_channel.name)
+        if not existing.exists(existing.session_key):
+            return
         consumer(message, *args, **kwargs)
         session = getattr(message, "channel_session", None)
         if session is not None and session.get(NEXT_ORDER_KEY) == int(message.content["order"]) + 1:

@@ -7,7 +7,7 @@ import json
 from unittest import mock
 
 from channels import Channel
-from channels.sessions import enforce_ordering
+from channels.sessions import enforce_ordering, session_for_reply_channel
 from channels.test import ChannelTestCase, WSClient, apply_routes
 from channels.routing import route
 from django.conf import settings
@@ -318,6 +318,15 @@ class DisconnectTests(ConsumerTestCase):
         client.send_and_consume("websocket.connect", path=room_path("nowhere"), check_accept=False)
         self.assertEqual(client.receive(json=False), {"close": True})
         client.send_and_consume("websocket.disconnect", {"code": 1006}, path=room_path("nowhere"))
+        self.assertFalse(Session.objects.exists())
+
+    def test_a_disconnect_after_the_pruner_ended_the_socket_leaves_nothing(self):
+        # Found by the soak: the pruner deletes the session of a socket gone
+        # from its Daphne's list while its disconnect still waits in Redis;
+        # the late disconnect created an empty session and parked for good.
+        alice = self.connect()
+        session_for_reply_channel(alice.reply_channel).delete()
+        alice.send_and_consume("websocket.disconnect", {"code": 1000}, path=alice.path)
         self.assertFalse(Session.objects.exists())
 
     def test_a_disconnect_that_overtakes_a_frame_keeps_the_session_until_the_frame_ran(self):

@@ -4,7 +4,7 @@ while, with connect/disconnect churn and steady chat, watching for leaks
 and for lost or duplicated messages.
 
     .venv/bin/python bench/soak.py --minutes 10 --sockets 1000 --output bench/results/soak.txt
-    .venv/bin/python bench/soak.py --minutes 1 --sockets 200 --output ''     # smoke check
+    .venv/bin/python bench/soak.py --minutes 1 --sockets 200               # smoke check, ~2 min
     .venv/bin/python bench/soak.py --postgres ...       # a private PostgreSQL instead of SQLite
     .venv/bin/python bench/soak.py --database-url postgres://user@host:port/db ...
 
@@ -42,6 +42,18 @@ sample with the sockets still open; then every socket is closed, another
 quiet period, the last sample. The report compares the database with what
 was sent and acknowledged, and says whether RSS, Redis and the session table
 are flat (the tolerances are printed with the verdicts).
+
+Experiments (each is said in the report's header):
+  --stall-workers AT:SECONDS  stop every runworker (SIGSTOP, by pid) AT
+                              seconds into the load for SECONDS, then go on
+  --gc-every SECONDS          Daphne runs gc.collect() that often (a
+                              sitecustomize on the stack's PYTHONPATH, no
+                              project file touched); the report says what
+                              the collections found
+  --close-rate N              sockets closed a second at the end (100000:
+                              all at once)
+  --env NAME=VALUE            any setting for the stack's processes
+  --keep                      keep the temporary directory (every log)
 
 tests/integration/test_soak.py runs a short version through run_soak().
 """

@@ -103,6 +103,8 @@ if REPO not in sys.path:
 
 import websocket  # noqa: E402  (websocket-client, from requirements-dev.txt)
 
+from bench.results_file import write_report  # noqa: E402
+
 DEFAULT_OUTPUT = os.path.join(HERE, "results", "faults.txt")
 FLOOD_ADDRESS = "10.66.6.6"
 FLOOD_HANDLE = "flood"
@@ -1167,12 +1169,7 @@ def main():
     print()
     print(text, end="")
     if args.output:
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        tmp = args.output + ".tmp"
-        with open(tmp, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, args.output)
-        print("written to %s" % os.path.relpath(args.output, os.getcwd()))
+        write_report(args.output, text)
     return 1 if has_defects else 0
 
 

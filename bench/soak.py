@@ -88,6 +88,8 @@ import websocket  # noqa: E402
 
 from tests.support.processes import TEST_BUDGETS, chat_stack  # noqa: E402
 
+from bench.results_file import write_report  # noqa: E402
+
 DEFAULT_OUTPUT = os.path.join(HERE, "results", "soak.txt")
 MIB = 1024.0 * 1024.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -1418,12 +1420,7 @@ def main():
     print()
     print(text, end="")
     if args.output:
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        tmp = args.output + ".tmp"
-        with open(tmp, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, args.output)
-        print("written to %s" % os.path.relpath(args.output, os.getcwd()))
+        write_report(args.output, text)
     return 0 if result.ok else 1
 
 

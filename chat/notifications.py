@@ -25,8 +25,9 @@ MENTION = re.compile(r"(?<!\w)@([\w.@+-]+)")
 MOST_MENTIONS = 20  # names looked up per message
 
 
-def user_group(user_id):
-    return Group("chat.user.%d" % user_id)
+def user_group_name(user_id):
+    """The Group of one user's notification sockets."""
+    return "chat.user.%d" % user_id
 
 
 class NotificationsConsumer(JsonWebsocketConsumer):
@@ -36,7 +37,7 @@ class NotificationsConsumer(JsonWebsocketConsumer):
         user = getattr(self.message, "user", None)
         if user is None or not user.is_authenticated:
             return []
-        return ["chat.user.%d" % user.pk]
+        return [user_group_name(user.pk)]
 
     def raw_connect(self, message, **kwargs):
         # Refuse before channels adds the socket to any Group.
@@ -66,4 +67,4 @@ def notify_mentions(room, saved, sender):
         user = get_user_model().objects.filter(username__iexact=name).first()
         if user is None or user.pk == sender.pk or not room.may_enter(user):
             continue
-        user_group(user.pk).send(frame, immediately=True)
+        Group(user_group_name(user.pk)).send(frame, immediately=True)

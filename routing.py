@@ -15,6 +15,7 @@ channel_routing = [
     # A raw http.request consumer ahead of Django's views (chat/health.py).
     route("http.request", healthz, path=r"^/healthz\Z"),
     include("chat.routing.websocket_routing", path=r"^/chat"),
+    include("chat.routing.background_routing"),
     route_class(NotificationsConsumer, path=r"^/notifications/\Z"),
     route("websocket.connect", reject_unrouted_socket),
 ]

@@ -65,6 +65,10 @@ def internal_error(message, failure):
 def client_id_of(message):
     """The client_id of the chat frame an error answers, if it has a valid one,
     so the client knows which of its messages failed."""
+    if message.channel.name.startswith("chat."):
+        # A background job (chat/consumers.py) carries its frame's client_id.
+        client_id = message.content.get("client_id")
+        return client_id if is_client_id(client_id) else None
     if message.channel.name != "websocket.receive":
         return None
     try:
@@ -74,11 +78,16 @@ def client_id_of(message):
     return client_id if is_client_id(client_id) else None
 
 
-def send_error(reply_channel, error, close=False, client_id=None):
+def error_frame(error, client_id=None):
+    """The error frame's shape: the error, and the client_id of the frame it answers."""
     shape = error.as_dict()
     if client_id is not None:
         shape["client_id"] = client_id
-    reply = {"text": json.dumps(shape)}
+    return shape
+
+
+def send_error(reply_channel, error, close=False, client_id=None):
+    reply = {"text": json.dumps(error_frame(error, client_id))}
     if close:
         reply["close"] = True
     # immediately: in order with the broadcasts (see chat/consumers.py).

@@ -94,10 +94,10 @@ class Room(models.Model):
         newest_first = self.messages.with_previous_id().order_by("-pk")[:count]
         return list(reversed(newest_first))
 
-    def post(self, handle, text, client_id=None, user=None):
+    def post(self, handle, text, client_id=None, user_id=None):
         """
-        Save a message; returns (message, created). `user`: the signed-in
-        sender, whose username `handle` is. A client_id this handle (or this
+        Save a message; returns (message, created). `user_id`: the signed-in
+        sender's, whose username `handle` is. A client_id this handle (or this
         user) already used in this room returns the saved message instead of
         a second copy, so a client may resend whatever got no echo.
 
@@ -111,12 +111,12 @@ class Room(models.Model):
             # failing "database is locked" when a reader tries to upgrade.
             Room.objects.filter(pk=self.pk).update(label=models.F("label"))
             if client_id is not None:
-                sender = {"user": user} if user is not None else {"handle": handle}
+                sender = {"user_id": user_id} if user_id is not None else {"handle": handle}
                 earlier = self.messages.with_previous_id().filter(client_id=client_id, **sender).first()
                 if earlier is not None:
                     return earlier, False
             previous_id = self.messages.order_by("-pk").values_list("pk", flat=True).first()
-            message = self.messages.create(handle=handle, message=text, client_id=client_id, user=user)
+            message = self.messages.create(handle=handle, message=text, client_id=client_id, user_id=user_id)
         message.previous_id = previous_id
         return message, True
 

@@ -54,9 +54,9 @@ class NotificationsConsumer(JsonWebsocketConsumer):
         message.channel_session.delete()
 
 
-def notify_mentions(room, saved, sender):
-    """After a signed-in `sender` saved `saved` in `room`: tell each user it
-    mentions, other than the sender, who may enter the room."""
+def notify_mentions(room, saved):
+    """After a signed-in user's message `saved` was saved in `room`: tell
+    each user it mentions, other than its sender, who may enter the room."""
     names = []
     for name in MENTION.findall(saved.message):
         if name.lower() not in names:
@@ -65,6 +65,6 @@ def notify_mentions(room, saved, sender):
                                  "from": saved.handle, "message": saved.message})}
     for name in names[:MOST_MENTIONS]:
         user = get_user_model().objects.filter(username__iexact=name).first()
-        if user is None or user.pk == sender.pk or not room.may_enter(user):
+        if user is None or user.pk == saved.user_id or not room.may_enter(user):
             continue
         Group(user_group_name(user.pk)).send(frame, immediately=True)

@@ -1,5 +1,6 @@
 """
-The chat app's channel routes, included under /chat by the project routing.
+The chat app's channel routes: its WebSockets, included under /chat by the
+project routing, and its background channel.
 
 The label pattern is the one the HTTP URLs use, so a socket can only reach
 a room whose page could exist; anything else falls through to the
@@ -18,4 +19,9 @@ websocket_routing = [
     route("websocket.connect", consumers.ws_connect, path=ROOM_PATH),
     route("websocket.receive", consumers.ws_receive, path=ROOM_PATH),
     route("websocket.disconnect", consumers.ws_disconnect, path=ROOM_PATH),
+]
+
+# Jobs the receive consumer hands on (chat/consumers.py).
+background_routing = [
+    route(consumers.MESSAGES_CHANNEL, consumers.save_and_broadcast),
 ]

@@ -16,6 +16,7 @@ from django.db import OperationalError
 from django.test import override_settings
 from django.utils import timezone
 
+from chat.consumers import MESSAGES_CHANNEL
 from chat.models import Message, Room
 from proj.layers import RETRY_AFTER_KEY
 
@@ -35,8 +36,19 @@ class ConsumerTestCase(ChannelTestCase):
         return client
 
     def say(self, client, handle="alice", message="hello", text=None, **extra):
+        """Send a frame, and run what it handed to the background channel."""
         frame = text if text is not None else json.dumps(dict(extra, handle=handle, message=message))
         client.send_and_consume("websocket.receive", {"text": frame}, path=client.path)
+        self.run_jobs(client)
+
+    def run_jobs(self, client=None):
+        """Run every job waiting on the background channel, through the routing."""
+        while True:
+            job = self.get_next_message(MESSAGES_CHANNEL)
+            if job is None:
+                return
+            consumer, kwargs = job.channel_layer.router.match(job)
+            consumer(job, **kwargs)
 
     def assert_rejected(self, code, **frame):
         alice, bob = self.connect(), self.connect()
@@ -53,7 +65,9 @@ class ConsumerTestCase(ChannelTestCase):
         self.assertEqual([f["message"] for f in self.frames(bob)], ["after the error"])
 
     def frames(self, client):
-        """Every frame waiting on the client's reply channel, decoded."""
+        """Every frame waiting on the client's reply channel, decoded, once
+        the background channel's jobs have run."""
+        self.run_jobs()
         received = []
         while True:
             content = client.receive()
@@ -300,6 +314,82 @@ class OrderingTests(ConsumerTestCase):
                 client.consume("websocket.receive")
             client.send_and_consume("websocket.receive", {"text": "two"})
         self.assertEqual(calls, [0, 1])  # "two" never ran: it waits for an order that never comes
+
+
+class BackgroundChannelTests(ConsumerTestCase):
+    """The receive consumer checks a frame and queues it on chat.messages;
+    save_and_broadcast saves and sends it."""
+
+    def send_frame(self, client, **frame):
+        """Only the receive consumer: the job stays queued."""
+        client.send_and_consume("websocket.receive", {"text": json.dumps(frame)}, path=client.path)
+
+    def test_a_checked_frame_waits_on_the_background_channel_until_a_worker_takes_it(self):
+        alice, bob = self.connect(), self.connect()
+        self.send_frame(alice, handle=" alice ", message=" hi ", client_id="c-1")
+        self.assertFalse(Message.objects.exists())
+        self.assertEqual(super(WSClient, bob).receive(), None)
+        job = self.get_next_message(MESSAGES_CHANNEL, require=True)
+        self.assertEqual(
+            {key: job.content[key] for key in ("reply_channel", "job", "room", "handle", "message", "client_id", "user")},
+            {"reply_channel": alice.reply_channel, "job": 0, "room": self.room.pk, "handle": "alice",
+             "message": "hi", "client_id": "c-1", "user": None})
+        Channel(MESSAGES_CHANNEL).send(job.content)
+        self.assertEqual([f["message"] for f in self.frames(bob)], ["hi"])
+        self.assertEqual(Message.objects.get().message, "hi")
+
+    def test_jobs_taken_out_of_order_are_saved_and_sent_in_the_order_sent(self):
+        alice, bob = self.connect(), self.connect()
+        for text in ["one", "two", "three"]:
+            self.send_frame(alice, handle="alice", message=text)
+        jobs = [self.get_next_message(MESSAGES_CHANNEL, require=True) for _ in range(3)]
+        self.assertEqual([job.content["job"] for job in jobs], [0, 1, 2])
+        for index in [2, 1, 0]:  # as three workers might take them
+            Channel(MESSAGES_CHANNEL).send(jobs[index].content)
+            self.run_jobs()
+            if index:
+                self.assertFalse(Message.objects.exists())
+        self.assertEqual([f["message"] for f in self.frames(bob)], ["one", "two", "three"])
+        self.assertEqual(list(Message.objects.values_list("message", flat=True)), ["one", "two", "three"])
+
+    def test_an_error_behind_a_message_still_being_saved_waits_its_turn(self):
+        alice = self.connect()
+        self.send_frame(alice, handle="alice", message="first", client_id="c-1")
+        alice.send_and_consume("websocket.receive", {"text": "not json"}, path=alice.path)
+        self.assertIsNone(super(WSClient, alice).receive())  # not before the echo of "first"
+        frames = self.frames(alice)
+        self.assertEqual([(f["type"], f.get("message") or f.get("code")) for f in frames],
+                         [("message", "first"), ("error", "invalid_json")])
+        # With nothing outstanding, an error is answered at once.
+        alice.send_and_consume("websocket.receive", {"text": "not json"}, path=alice.path)
+        self.assertEqual(json.loads(super(WSClient, alice).receive()["text"])["code"], "invalid_json")
+
+    def test_a_job_that_fails_answers_its_sender_only_naming_the_frame(self):
+        alice, bob = self.connect(), self.connect()
+        with mock.patch.object(Message, "save", side_effect=RuntimeError("database exploded")):
+            with self.assertLogs("chat.errors", "ERROR"):
+                self.say(alice, message="lost", client_id="c-7")
+        [error] = self.frames(alice)
+        self.assertEqual((error["code"], error["saved"], error["client_id"]), ("internal_error", False, "c-7"))
+        self.assertEqual(self.frames(bob), [])
+        self.say(alice, message="next")
+        self.assertEqual([f["message"] for f in self.frames(bob)], ["next"])
+
+    def test_a_job_for_a_room_deleted_meanwhile_answers_room_gone(self):
+        alice = self.connect()
+        self.send_frame(alice, handle="alice", message="too late", client_id="c-8")
+        self.room.delete()
+        [error] = self.frames(alice)
+        self.assertEqual((error["code"], error["client_id"]), ("room_gone", "c-8"))
+
+    def test_a_room_closed_to_anonymous_users_after_joining_refuses_their_frames(self):
+        alice = self.connect()
+        Room.objects.filter(pk=self.room.pk).update(access=Room.MEMBERS)
+        self.send_frame(alice, handle="alice", message="still here?", client_id="c-9")
+        [error] = self.frames(alice)
+        self.assertEqual((error["code"], error["client_id"]), ("forbidden", "c-9"))
+        self.assertIsNone(self.get_next_message(MESSAGES_CHANNEL))
+        self.assertFalse(Message.objects.exists())
 
 
 class DisconnectTests(ConsumerTestCase):

@@ -547,9 +547,10 @@ class ChatStack:
     def logs(self, lines=LOG_TAIL_LINES):
         return self.group.logs(lines)
 
-    def start_worker(self, timeout=60):
-        """One more runworker, ready to take messages."""
-        worker = start_worker(self.group, self.env, len(self.workers) + 1, timeout)
+    def start_worker(self, timeout=60, args=()):
+        """One more runworker, ready to take messages; `args`: runworker's
+        options, e.g. ["--only-channels=chat.messages"]."""
+        worker = start_worker(self.group, self.env, len(self.workers) + 1, timeout, args)
         self.workers.append(worker)
         return worker
 
@@ -562,10 +563,10 @@ class ChatStack:
 WORKER_READY_LINE = "Running worker against channel layer"
 
 
-def start_worker(group, env, number, timeout=60):
+def start_worker(group, env, number, timeout=60, args=()):
     # -v 2 logs every dispatched message ("Dispatching message on
     # websocket.receive to ..."), so tests can tell which worker ran what.
-    argv = [sys.executable, os.path.join(REPO_ROOT, "manage.py"), "runworker", "-v", "2"]
+    argv = [sys.executable, os.path.join(REPO_ROOT, "manage.py"), "runworker", "-v", "2"] + list(args)
     worker = group.start("runworker-%d" % number, argv, env=env)
     worker.wait_for_log(WORKER_READY_LINE, timeout)
     return worker
@@ -578,17 +579,19 @@ def prepare_database(group, env):
 
 
 @contextlib.contextmanager
-def chat_stack(workdir, workers=2, timeout=90, daphne_args=(), shipped_budgets=False, **env_overrides):
+def chat_stack(workdir, workers=2, timeout=90, daphne_args=(), shipped_budgets=False, worker_args=(),
+               **env_overrides):
     """
     Start redis-server, migrate and collect static files, start daphne and
-    `workers` runworkers, and wait until GET / answers 200 through the
-    layer and every worker is running. Everything is stopped on exit, and
-    also when starting fails half-way.
+    `workers` runworkers (with runworker options `worker_args`), and wait
+    until GET / answers 200 through the layer and every worker is running.
+    Everything is stopped on exit, and also when starting fails half-way.
     """
     group = ProcessGroup(workdir)
     try:
         try:
-            stack = _start_chat_stack(group, workers, timeout, daphne_args, shipped_budgets, env_overrides)
+            stack = _start_chat_stack(group, workers, timeout, daphne_args, shipped_budgets, worker_args,
+                                      env_overrides)
         except ProcessError as error:
             # Attach every log to a startup failure, not only the failing process's.
             raise ProcessError("%s\n\nAll processes:\n%s" % (error, group.logs())) from None
@@ -618,12 +621,12 @@ def start_daphne(group, env, name="daphne", daphne_args=(), timeout=90, port=Non
     return start_listening(group, name, daphne_argv, daphne_serves, timeout, env=env)
 
 
-def _start_chat_stack(group, workers, timeout, daphne_args, shipped_budgets, env_overrides):
+def _start_chat_stack(group, workers, timeout, daphne_args, shipped_budgets, worker_args, env_overrides):
     redis, redis_port = start_redis(group)
     env = chat_environment(group.workdir, redis_port, shipped_budgets, **env_overrides)
     group.env = env
     prepare_database(group, env)
-    started_workers = [start_worker(group, env, number, timeout) for number in range(1, workers + 1)]
+    started_workers = [start_worker(group, env, number, timeout, worker_args) for number in range(1, workers + 1)]
     daphne, http_port = start_daphne(group, env, daphne_args=daphne_args, timeout=timeout)
     for worker in started_workers:
         if not worker.alive():

@@ -96,6 +96,17 @@ def test_supervisord_refuses_a_count_that_is_not_one_or_more(venv, name):
     assert message.startswith("supervisord.sh: %s=0 " % name), message
 
 
+@pytest.mark.parametrize("counts", [
+    {"SOCKET_WORKER_PROCESSES": "2"},
+    {"MESSAGE_WORKER_PROCESSES": "2"},
+    {"SOCKET_WORKER_PROCESSES": "two", "MESSAGE_WORKER_PROCESSES": "2"},
+])
+def test_supervisord_refuses_split_pools_that_leave_a_channel_without_workers(venv, counts):
+    message = refusal("supervisord.sh", VENV=venv, REDIS_URL="redis://127.0.0.1:1/0", WORKER_PROCESSES="0", **counts)
+    assert message.startswith("supervisord.sh: "), message
+    assert "SOCKET_WORKER_PROCESSES" in message, message
+
+
 def test_nginx_upstream_lists_every_daphne_never_taken_out_of_rotation():
     result = run("render-nginx.sh", DAPHNE_PORT="9000", DAPHNE_PROCESSES="3", NGINX_LISTEN="127.0.0.1:9080")
     assert result.returncode == 0, result.stderr

@@ -1,6 +1,8 @@
 """
 The Procfile as Heroku runs it, under honcho: the build's collectstatic,
-the `release` line, then `web` on $PORT and two `worker`s, against
+the `release` line, then `web` on $PORT, the split worker pools
+(`socketworker` and `messageworker`, README "Worker pools"; `worker` is
+the same deploy/worker.sh that supervisord runs) and `presence`, against
 PostgreSQL and Redis. Chat, the history API and a static file (WhiteNoise,
 in the workers) all work through the web process.
 """
@@ -32,18 +34,20 @@ def heroku(tmp_path_factory, postgres_server):
         honcho = venv_program("honcho")
         group.run("collectstatic", [sys.executable, "manage.py", "collectstatic", "--noinput"], env=env)
         group.run("honcho-release", [honcho, "-f", PROCFILE, "start", "release"], env=env)
-        dynos = group.start("honcho", [honcho, "-f", PROCFILE, "start", "-c", "web=1,worker=2,presence=1",
-                                       "web", "worker", "presence"], env=env)
+        dynos = group.start("honcho", [honcho, "-f", PROCFILE, "start",
+                                       "-c", "web=1,socketworker=1,messageworker=1,presence=1",
+                                       "web", "socketworker", "messageworker", "presence"], env=env)
         port = int(env["PORT"])
         wait_until(lambda: http_status("127.0.0.1", port, "/") == 200, 90, "the web process on $PORT",
                    watch=[dynos])
         yield group, dynos, port
 
 
-def test_release_migrated_and_web_and_two_workers_serve_chat(heroku):
+def test_release_migrated_and_web_and_split_worker_pools_serve_chat(heroku):
     group, dynos, port = heroku
     log = dynos.log_text()
-    assert "worker.1" in log and "worker.2" in log and "web.1" in log and "presence.1" in log
+    for dyno in ["web.1", "socketworker.1", "messageworker.1", "presence.1"]:
+        assert dyno in log, log
     assert "Apply all migrations" in open(os.path.join(group.workdir, "honcho-release.log")).read()
 
     base = "http://127.0.0.1:%d" % port

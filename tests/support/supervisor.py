@@ -55,11 +55,13 @@ def stopwaitsecs(program):
 class Supervisord:
     """A running supervisord and its programs ("daphne_00", "worker_01", ...)."""
 
-    def __init__(self, process, env, daphnes, workers):
+    def __init__(self, process, env, daphnes, workers, split_pools=(0, 0)):
         self.process = process
         self.env = env
         self.daphnes = ["daphne_%02d" % number for number in range(daphnes)]
         self.workers = ["worker_%02d" % number for number in range(workers)]
+        self.workers += ["socket_worker_%02d" % number for number in range(split_pools[0])]
+        self.workers += ["message_worker_%02d" % number for number in range(split_pools[1])]
 
     @property
     def pid(self):
@@ -160,22 +162,25 @@ class ServerStack:
         return "%s\n%s" % (self.group.logs(lines), self.supervisord.logs(lines))
 
 
-def supervisord_environment(env, run_dir, daphnes, workers):
+def supervisord_environment(env, run_dir, daphnes, workers, split_pools):
     """`env` plus what supervisord.conf and deploy/ read, on free ports."""
     env = dict(env)
     env.update({
         "CHAT_RUN_DIR": run_dir,
         "DAPHNE_PROCESSES": str(daphnes),
         "WORKER_PROCESSES": str(workers),
+        "SOCKET_WORKER_PROCESSES": str(split_pools[0]),
+        "MESSAGE_WORKER_PROCESSES": str(split_pools[1]),
         "DAPHNE_BIND": "127.0.0.1",
         "DAPHNE_PORT": str(free_port_block(daphnes)),
     })
     return env
 
 
-def start_supervisord(group, env, daphnes=2, workers=2, timeout=90):
+def start_supervisord(group, env, daphnes=2, workers=2, split_pools=(0, 0), timeout=90):
     """Release (migrate, collectstatic), then supervisord in the foreground,
-    ready when every program runs and each Daphne answers."""
+    ready when every program runs and each Daphne answers. `split_pools`:
+    how many socket and message workers (README, "Worker pools")."""
     env = dict(env, VENV=sys.prefix)  # deploy/ runs the test's own Python environment
     group.run("release", [os.path.join(DEPLOY, "release.sh")], env=env)
     for attempt in range(3):
@@ -183,9 +188,9 @@ def start_supervisord(group, env, daphnes=2, workers=2, timeout=90):
         os.makedirs(run_dir, exist_ok=True)
         if len(os.path.join(run_dir, "supervisord.sock")) > 100:
             raise ProcessError("%s is too long a path for supervisord's unix socket" % run_dir)
-        ports_env = supervisord_environment(env, run_dir, daphnes, workers)
+        ports_env = supervisord_environment(env, run_dir, daphnes, workers, split_pools)
         process = group.start("supervisord", [os.path.join(DEPLOY, "supervisord.sh"), "-n"], env=ports_env)
-        supervisord = Supervisord(process, ports_env, daphnes, workers)
+        supervisord = Supervisord(process, ports_env, daphnes, workers, split_pools)
         try:
             supervisord.wait_running(timeout)
             return supervisord

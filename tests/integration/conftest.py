@@ -2,7 +2,8 @@
 Integration tests: the service in worker mode, as real processes, on
 SQLite and on PostgreSQL.
 
-Every test runs once per database. The tests share one stack per database
+Every test runs once per database, except in modules marked one_database
+(below). The tests share one stack per database
 (redis-server, Daphne, two runworkers, in a temporary directory; see
 tests/support/processes.py); modules that need a configuration of their
 own, or break things, start their own. They talk to it like a browser
@@ -80,6 +81,26 @@ def stack(tmp_path_factory, database):
     """redis-server + Daphne + 2 runworkers, shared by every module that needs nothing special."""
     with chat_stack(tmp_path_factory.mktemp("chat-stack"), workers=2, DATABASE_URL=database("chat_shared")) as running:
         yield running
+
+
+ONE_DATABASE = "postgresql"  # the production one
+
+
+def pytest_collection_modifyitems(config, items):
+    """Modules marked one_database (flooding, fuzzing, shards, TLS, the
+    features above the chat) run on ONE_DATABASE only: what they test is
+    the same on both, and the suite's time is better spent elsewhere."""
+    kept, dropped = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        database = params.get("database", params.get("module_database"))
+        if item.get_closest_marker("one_database") and database not in (None, ONE_DATABASE):
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.hookimpl(hookwrapper=True)

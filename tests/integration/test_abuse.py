@@ -14,7 +14,8 @@ from tests.support.processes import chat_stack
 
 from .conftest import Socket, assert_message_frame, chat_path
 
-pytestmark = pytest.mark.integration
+# What this module tests does not depend on the database (conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.one_database]
 
 BYSTANDERS = 4
 ROUNDS = 10

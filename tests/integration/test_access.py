@@ -16,7 +16,8 @@ from tests.support.processes import REPO_ROOT
 from .conftest import assert_error_frame, assert_message_frame, chat_path, unique_label
 from .test_accounts import Browser, signed_up
 
-pytestmark = pytest.mark.integration
+# What this module tests does not depend on the database (conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.one_database]
 
 
 def manage(stack, *args):

@@ -11,7 +11,8 @@ import pytest
 
 from tests.support.processes import REPO_ROOT
 
-pytestmark = pytest.mark.integration
+# What this module tests does not depend on the database (conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.one_database]
 
 
 def shell(stack, code):

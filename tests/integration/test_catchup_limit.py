@@ -7,7 +7,8 @@ from tests.support.processes import chat_stack
 
 from .conftest import assert_error_frame, assert_message_frame
 
-pytestmark = pytest.mark.integration
+# What this module tests does not depend on the database (conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.one_database]
 
 LIMIT = 5
 

@@ -11,7 +11,8 @@ import pytest
 
 from .conftest import assert_message_frame
 
-pytestmark = pytest.mark.integration
+# What this module tests does not depend on the database (conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.one_database]
 
 ROOM_SIZE = 250
 

@@ -12,7 +12,8 @@ import websocket
 
 from .conftest import assert_error_frame, assert_message_frame
 
-pytestmark = pytest.mark.integration
+# What this module tests does not depend on the database (conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.one_database]
 
 LIMIT = 65536  # the shipped CHAT_MAX_FRAME_SIZE
 

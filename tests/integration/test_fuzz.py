@@ -49,7 +49,8 @@ import websocket
 
 from .conftest import Socket, assert_message_frame, http_request, unique_label
 
-pytestmark = pytest.mark.integration
+# What this module tests does not depend on the database (conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.one_database]
 
 SEED = int(os.environ.get("CHAT_FUZZ_SEED", "20240917"))
 

@@ -12,7 +12,8 @@ import websocket
 from .test_access import manage, room_with_access
 from .test_accounts import signed_up
 
-pytestmark = pytest.mark.integration
+# What this module tests does not depend on the database (conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.one_database]
 
 
 def notifications(stack, browser):

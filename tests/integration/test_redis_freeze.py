@@ -37,7 +37,8 @@ from tests.support.processes import chat_stack
 
 from .conftest import Socket, assert_message_frame, chat_path, http_request
 
-pytestmark = pytest.mark.integration
+# What this module tests does not depend on the database (conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.one_database]
 
 FREEZE_SECONDS = 10
 RECOVERY_SECONDS = 30

@@ -14,7 +14,8 @@ from tests.support.redis_tls import make_certificates, start_tls_redis
 
 from .conftest import assert_message_frame
 
-pytestmark = pytest.mark.integration
+# What this module tests does not depend on the database (conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.one_database]
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ from tests.support.processes import (
 
 from .conftest import Socket, http_request
 
-pytestmark = pytest.mark.integration
+# What this module tests does not depend on the database (conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.one_database]
 
 PER_SENDER = 20
 

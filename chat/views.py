@@ -3,6 +3,7 @@ HTTP views. In worker mode they run in `runworker`, fed by Daphne through
 the channel layer's http.request channel, exactly as in `runserver`.
 """
 import logging
+import re
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -13,7 +14,7 @@ from django.views.decorators.http import require_GET
 
 from chat.errors import ClientError
 from chat.frames import parse_count
-from chat.models import Room, random_label
+from chat.models import LABEL_PATTERN, Room, random_label
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,12 @@ NEW_ROOM_ATTEMPTS = 3
 
 @require_GET
 def index(request):
+    """The room list; ?room=<label> (the "join a room" form) goes to that room."""
+    wanted = request.GET.get("room", "").strip()
+    if wanted and re.fullmatch(LABEL_PATTERN, wanted):
+        return redirect("chat:room", label=wanted)
     rooms = Room.objects.visible_to(request.user).by_latest_activity()[:ROOMS_ON_INDEX]
-    return render(request, "chat/index.html", {"rooms": rooms})
+    return render(request, "chat/index.html", {"rooms": rooms, "unjoinable": wanted})
 
 
 @require_GET
@@ -67,13 +72,18 @@ def chat_room(request, label):
     return render(request, "chat/room.html", {
         "room": room,
         "messages": messages,
+        # The wire shape (as_dict): chat.js reads it back from the markup and
+        # renders history with the same code as live messages.
+        "history": [message.as_dict() for message in messages],
         "last_id": messages[-1].pk if messages else 0,
     })
 
 
 @require_GET
 def room_messages(request, label):
-    """GET /api/rooms/<label>/messages/?after=<id>&limit=<n>"""
+    """GET /api/rooms/<label>/messages/?after=<id>&limit=<n>: the first `limit`
+    messages after `after`; with &before=<id>, the last `limit` before it
+    (scrolling back). Oldest first either way."""
     room = Room.objects.filter(label=label).first()
     if room is None:
         error = ClientError("room_not_found", "There is no room %r." % label)
@@ -83,9 +93,14 @@ def room_messages(request, label):
         return JsonResponse(error.as_dict(), status=403)
     try:
         after = parse_count("after", request.GET.get("after"), default=0)
+        before = parse_count("before", request.GET.get("before"), default=None)
         limit = parse_count("limit", request.GET.get("limit"), default=API_DEFAULT_LIMIT,
                             minimum=1, maximum=API_MAX_LIMIT)
     except ClientError as error:
         return JsonResponse(error.as_dict(), status=400)
-    messages = room.messages_after(after, limit)
+    if before is None:
+        messages = room.messages_after(after, limit)
+    else:
+        newest_first = room.messages.with_previous_id().filter(pk__gt=after, pk__lt=before).order_by("-pk")[:limit]
+        messages = list(reversed(newest_first))
     return JsonResponse({"room": room.label, "messages": [m.as_dict() for m in messages]})

@@ -27,6 +27,16 @@ class IndexTests(TestCase):
         self.assertLess(html.index(">fresh<"), html.index(">quiet<"))
         del fresh
 
+    def test_joining_by_name_goes_to_that_room(self):
+        response = self.client.get("/?room=%20lobby%20")
+        self.assertEqual((response.status_code, response["Location"]), (302, "/lobby/"))
+
+    def test_a_name_that_cannot_be_a_room_is_explained_on_the_list(self):
+        response = self.client.get("/?room=two%20words")
+        self.assertEqual(response.status_code, 200)
+        self.assertContains(response, "cannot be a room name")
+        self.assertFalse(Room.objects.exists())
+
     def test_index_rejects_post(self):
         self.assertEqual(self.client.post("/").status_code, 405)
 
@@ -76,6 +86,17 @@ class RoomPageTests(TestCase):
         self.assertContains(response, "&lt;script&gt;alert(1)&lt;/script&gt;")
         self.assertContains(response, "&lt;i&gt;mallory&lt;/i&gt;")
 
+    def test_history_carries_the_wire_shape_for_the_script(self):
+        room = Room.objects.create(label="lobby")
+        first = room.messages.create(handle="ann", message="  two\nlines ")
+        second = room.messages.create(handle="bob", message="hi")
+        html = self.client.get("/lobby/").content.decode()
+        self.assertIn('data-id="%d" data-previous-id="" data-user="false" data-timestamp="%s"'
+                      % (first.pk, first.as_dict()["timestamp"]), html)
+        self.assertIn('data-id="%d" data-previous-id="%d"' % (second.pk, first.pk), html)
+        # No white space of the template inside the text: it is shown as typed.
+        self.assertIn('<p class="text">  two\nlines </p>', html)
+
     def test_invalid_labels_are_not_found(self):
         for path in ["/%s/" % ("x" * 51), "/a.b/", "/a%20b/", "/a+b/"]:
             self.assertEqual(self.client.get(path).status_code, 404, path)
@@ -101,6 +122,14 @@ class MessageApiTests(TestCase):
         self.assertEqual(body["room"], "lobby")
         self.assertEqual([m["message"] for m in body["messages"]], ["2", "3", "4"])
         self.assertEqual(body["messages"][0], self.messages[2].as_dict())
+
+    def test_before_returns_the_latest_messages_before_an_id_ascending(self):
+        body = self.get("?before=%d&limit=2" % self.messages[3].pk).json()
+        self.assertEqual([m["message"] for m in body["messages"]], ["1", "2"])
+        self.assertEqual(body["messages"][0], self.messages[1].as_dict())
+        body = self.get("?before=%d" % self.messages[0].pk).json()
+        self.assertEqual(body["messages"], [])
+        self.assertEqual(self.get("?before=x").json()["code"], "invalid_parameter")
 
     def test_limit_caps_the_page(self):
         body = self.get("?limit=2").json()

@@ -46,7 +46,7 @@ def page(browser):
 
 def transcript(page):
     return page.locator("#transcript li").evaluate_all(
-        "items => items.map(item => item.dataset.id + ' ' + item.textContent.trim().split(/\\s+/).slice(-1)[0])")
+        "items => items.map(item => item.dataset.id + ' ' + item.querySelector('.text').textContent)")
 
 
 def messages_shown(page):
@@ -65,7 +65,7 @@ def test_a_restarted_daphne_the_page_reconnects_and_catches_up(stack, page, new_
     page.locator("#transcript li", has_text="before").wait_for(timeout=10000)
 
     stack.daphne.kill()  # SIGKILL: the page's socket drops
-    page.locator("#status[data-state=closed]").wait_for(timeout=10000)
+    page.locator("#status[data-state=reconnecting]").wait_for(timeout=10000)
     assert "reconnecting" in status.text_content()
 
     other_url = "ws://127.0.0.1:%d%s" % (stack.second_port, chat_path(label))
@@ -78,7 +78,7 @@ def test_a_restarted_daphne_the_page_reconnects_and_catches_up(stack, page, new_
         other.close()
 
     stack.daphne, _ = start_daphne(stack.group, stack.env, name="daphne-restarted", port=stack.http_port)
-    page.locator("#status[data-state=open]").wait_for(timeout=30000)
+    page.locator("#status[data-state=connected]").wait_for(timeout=30000)
     page.locator("#transcript li", has_text="while-away-3").wait_for(timeout=10000)
     assert messages_shown(page) == ["before", "while-away-1", "while-away-2", "while-away-3"]
     ids = [int(line.split(" ")[0]) for line in transcript(page)]

@@ -7,7 +7,7 @@ import contextlib
 import os
 import shutil
 
-from tests.support.processes import MissingProgram
+from tests.support.processes import REPO_ROOT, MissingProgram
 
 CHROMIUM_FLAGS = [
     "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -45,3 +45,25 @@ class ConsoleErrors(list):
         super().__init__()
         page.on("pageerror", lambda error: self.append("pageerror: %s" % error))
         page.on("console", lambda message: message.type == "error" and self.append("console: %s" % message.text))
+
+
+AXE_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vendor", "axe-core", "axe.min.js")
+SCREENSHOTS = os.path.join(REPO_ROOT, "tests", "screenshots")
+
+
+def accessibility_problems(page, impacts=("serious", "critical")):
+    """axe-core's WCAG 2.1 A/AA and best-practice violations of these impacts
+    on the page as it is now: [(rule, help, [selectors])]."""
+    page.add_script_tag(path=AXE_SCRIPT)
+    violations = page.evaluate("""async () => (await axe.run(document, {
+        runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"],
+    })).violations.map(v => [v.id, v.impact, v.help, v.nodes.map(n => n.target.join(" "))])""")
+    return [(rule, help_text, nodes) for rule, impact, help_text, nodes in violations if impact in impacts]
+
+
+def screenshot(page, name):
+    """Saves the page under tests/screenshots/ (git-ignored) for a reviewer to look at."""
+    os.makedirs(SCREENSHOTS, exist_ok=True)
+    path = os.path.join(SCREENSHOTS, name + ".png")
+    page.screenshot(path=path)
+    return path

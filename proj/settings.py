@@ -143,6 +143,13 @@ if REDIS_URLS:
                     # full Daphne closes whichever socket sends next. Room for
                     # bursts; the budgets above keep any one client from filling it.
                     "websocket.receive": RECEIVE_CAPACITY,
+                    # A Daphne restart closes, and its pages then reopen, all
+                    # its sockets at once: at the stock 100, Daphne drops the
+                    # disconnects beyond it (the pruner then cleans up within
+                    # 45 s) and refuses the connects. The per-address connect
+                    # budget keeps any one client from filling it.
+                    "websocket.connect": RECEIVE_CAPACITY,
+                    "websocket.disconnect": RECEIVE_CAPACITY,
                     # enforce_ordering parks a socket's frames that arrive
                     # before an earlier one here: room for all of them.
                     "__wait__.*": RECEIVE_CAPACITY,
@@ -224,6 +231,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "chat": {"level": os.environ.get("DJANGO_LOG_LEVEL", "INFO"), "propagate": True},
+        # The channel layer's budgets and Redis restarts, the socket registry.
+        "proj": {"level": os.environ.get("DJANGO_LOG_LEVEL", "INFO"), "propagate": True},
         "django": {"level": "INFO", "propagate": True},
         "channels": {"level": "INFO", "propagate": True},
     },

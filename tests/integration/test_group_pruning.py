@@ -8,7 +8,9 @@ websocket.disconnect ever reaches a worker:
   pruner (proj/socket_registry.py, chat/pruning.py) within the bound the
   docs state, 45 s;
 and the pruner never drops a live socket. Sockets gone also lose their
-channel sessions. SQLite only: this is about Redis, Daphne and workers.
+channel sessions. And hundreds of sockets dropped at once each get their
+disconnect run, not only as many as the stock channel capacity (100).
+SQLite only: this is about Redis, Daphne and workers.
 """
 import time
 
@@ -89,6 +91,27 @@ def test_a_socket_closed_for_flooding_leaves_its_room_at_once(stack, db, new_roo
     wait_for(lambda: members(stack, db, label) == 1, timeout=10, what="the flooder to leave its Group")
     wait_for(lambda: channel_sessions(stack) == sessions - 1, timeout=10, what="its channel session to go")
     chat_round(sockets(stack, label), [], label, "the room still works")
+
+
+MASS = 300
+
+
+def test_sockets_that_all_drop_at_once_each_get_their_disconnect_run(stack, db, new_room, sockets):
+    """A restarted proxy or a network blip drops a Daphne's sockets in one
+    go. Every disconnect must reach a worker, not only the first 100 (the
+    stock channel capacity), or the rest linger until the pruner's pass."""
+    label = new_room("mass-drop")
+
+    def disconnects_run():
+        return sum(stack.dispatch_count(worker, "websocket.disconnect") for worker in stack.workers)
+
+    dropped = [sockets(stack, label, address="10.%d.0.1") for _ in range(MASS)]
+    wait_for(lambda: members(stack, db, label) == MASS, timeout=60, what="every socket to join")
+    before = disconnects_run()
+    for sock in dropped:
+        sock.ws.shutdown()  # the TCP connection ends, with no closing handshake
+    wait_for(lambda: disconnects_run() - before >= MASS, timeout=30, what="a disconnect for each socket")
+    wait_for(lambda: members(stack, db, label) == 0, timeout=5, what="the room to be empty")
 
 
 def test_a_socket_whose_disconnect_expired_is_pruned_and_live_ones_are_kept(stack, db, new_room, sockets):

@@ -13,24 +13,11 @@ import websocket
 
 from tests.support.processes import REPO_ROOT
 
-from .conftest import assert_error_frame, assert_message_frame, chat_path, unique_label
-from .test_accounts import Browser, signed_up
+from .actors import manage, room_with_access, signed_up
+from .conftest import assert_error_frame, assert_message_frame, chat_path
 
 # What this module tests does not depend on the database (conftest.py).
 pytestmark = [pytest.mark.integration, pytest.mark.one_database]
-
-
-def manage(stack, *args):
-    result = subprocess.run([sys.executable, "manage.py"] + list(args), cwd=REPO_ROOT, env=stack.env,
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def room_with_access(stack, access):
-    label = unique_label(access)
-    assert manage(stack, "setroomaccess", label, access).startswith("Created room %s" % label)
-    return label
 
 
 def refused(url, **options):

@@ -3,64 +3,16 @@ Signed-in users over real sockets: the session cookie of a sign-up carries
 the user into the WebSocket handshake (channel_session_user_from_http), and
 their messages carry their username, whatever handle the frame says.
 """
-import http.cookiejar
 import json
 import re
-import urllib.parse
-import urllib.request
-import uuid
 
 import pytest
 import websocket
 
-from .conftest import _NoRedirects, assert_message_frame, chat_path
+from .actors import Browser, signed_up
+from .conftest import assert_message_frame, chat_path
 
 pytestmark = pytest.mark.integration
-
-
-class Browser:
-    """Cookies and CSRF tokens, as a browser keeps them."""
-
-    def __init__(self, stack):
-        self.stack = stack
-        self.cookies = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(
-            urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor(self.cookies), _NoRedirects)
-
-    def request(self, path, data=None, method=None):
-        request = urllib.request.Request(self.stack.url(path), method=method,
-                                         data=urllib.parse.urlencode(data).encode() if data is not None else None)
-        try:
-            with self.opener.open(request, timeout=20) as response:
-                return response.status, response.headers, response.read().decode()
-        except urllib.error.HTTPError as error:
-            with error:
-                return error.code, error.headers, error.read().decode()
-
-    def form(self, path, **fields):
-        """GET the form for its CSRF token, then POST it."""
-        status, _, page = self.request(path)
-        assert status == 200, page
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-        return self.request(path, dict(fields, csrfmiddlewaretoken=token))
-
-    def cookie_header(self):
-        return "Cookie: " + "; ".join("%s=%s" % (c.name, c.value) for c in self.cookies)
-
-    def socket(self, label, query=""):
-        url = self.stack.ws_url(chat_path(label) + query)
-        return websocket.create_connection(url, timeout=10, header=[self.cookie_header()])
-
-
-def signed_up(stack):
-    browser = Browser(stack)
-    name = "user_%s" % uuid.uuid4().hex[:8]
-    password = "correct horse %s" % uuid.uuid4().hex
-    status, headers, page = browser.form("/accounts/signup/?next=/", username=name,
-                                         password1=password, password2=password)
-    assert (status, headers.get("Location")) == (302, "/"), page
-    browser.password = password
-    return browser, name
 
 
 def test_a_signed_in_users_messages_carry_their_username_whatever_the_frame_says(stack, new_room, join, http_get):

@@ -4,22 +4,13 @@ reach every open chat socket, in every room, through one Group; a socket
 that connects later gets the latest active one; saved inactive, pages are
 told to drop it.
 """
-import subprocess
-import sys
 
 import pytest
 
-from tests.support.processes import REPO_ROOT
+from .actors import shell
 
 # What this module tests does not depend on the database (conftest.py).
 pytestmark = [pytest.mark.integration, pytest.mark.one_database]
-
-
-def shell(stack, code):
-    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=REPO_ROOT, env=stack.env,
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
 
 
 @pytest.fixture

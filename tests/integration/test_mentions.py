@@ -9,8 +9,7 @@ import json
 import pytest
 import websocket
 
-from .test_access import manage, room_with_access
-from .test_accounts import signed_up
+from .actors import manage, room_with_access, signed_up
 
 # What this module tests does not depend on the database (conftest.py).
 pytestmark = [pytest.mark.integration, pytest.mark.one_database]

@@ -16,8 +16,7 @@ from playwright.sync_api import expect
 from tests.support.browser import ConsoleErrors, accessibility_problems, chromium, screenshot
 from tests.support.processes import REPO_ROOT, chat_stack, start_daphne
 
-from .test_accounts import signed_up
-from .test_announcements import shell
+from .actors import shell, signed_up
 
 pytestmark = pytest.mark.integration
 

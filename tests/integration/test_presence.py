@@ -15,7 +15,7 @@ import websocket
 from tests.support.processes import REPO_ROOT, chat_stack, start_daphne, start_redis
 
 from .conftest import Socket, chat_path
-from .test_accounts import signed_up
+from .actors import signed_up
 
 pytestmark = pytest.mark.integration
 

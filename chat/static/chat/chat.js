@@ -18,7 +18,7 @@ const FIRST_RETRY_DELAY = 500;
 const MAX_RETRY_DELAY = 15000;
 const STABLE_AFTER = 5000;   // a socket open this long resets the back-off
 const GAP_PATIENCE = 2000;   // broadcasts of two workers may cross; then fetch
-const RESEND_AFTER = 8000;   // no echo by then: send the same client_id again
+const RESEND_AFTER = 8000;   // no echo by then: lost; reconnect and resend it there (below)
 const MAX_ATTEMPTS = 5;
 const PAGE = 500;
 

@@ -176,6 +176,26 @@ class Socket:
             self.say(handle, message)
         return self.recv_many(len(messages), timeout=timeout)
 
+    def next_presence(self, timeout):
+        """The next presence frame, whatever comes before it."""
+        deadline = time.monotonic() + timeout
+        skip, self.skip = self.skip, ()
+        try:
+            while True:
+                frame = self.recv_json(timeout=max(0.1, deadline - time.monotonic()))
+                if frame["type"] == "presence":
+                    return frame
+        finally:
+            self.skip = skip
+
+    def presence_becomes(self, users, anonymous, timeout):
+        """Waits for the room's presence to say `users` (names) and `anonymous` (a count)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = self.next_presence(deadline - time.monotonic())
+            if (frame["users"], frame["anonymous"]) == (users, anonymous):
+                return frame
+
     def recv_many(self, count, timeout=WS_TIMEOUT):
         return [self.recv_json(timeout) for _ in range(count)]
 

@@ -8,23 +8,25 @@ websocket.disconnect ever reaches a worker:
   pruner (proj/socket_registry.py, chat/pruning.py) within the bound the
   docs state, 45 s;
 and the pruner never drops a live socket. Sockets gone also lose their
-channel sessions. And hundreds of sockets dropped at once each get their
+channel sessions and leave the room's presence (runpresence). And hundreds of sockets dropped at once each get their
 disconnect run, not only as many as the stock channel capacity (100).
 SQLite only: this is about Redis, Daphne and workers.
 """
+import sys
 import time
 
 import pytest
 import redis
 import websocket
 
-from tests.support.processes import chat_stack, start_daphne
+from tests.support.processes import REPO_ROOT, chat_stack, start_daphne
 
 from .conftest import Database, Socket, assert_message_frame, chat_path, wait_for
 
 pytestmark = pytest.mark.integration
 
 PRUNED_WITHIN = 45 + 15  # the documented bound, and slack for a loaded machine
+PRESENCE_WITHIN = 60     # presence drops a killed Daphne's sockets within this (docs/protocol.md)
 LAYER_EXPIRY = 5
 
 
@@ -36,6 +38,9 @@ def stack(tmp_path_factory):
     with chat_stack(workdir, workers=2, shipped_budgets=True, CHANNEL_LAYER_EXPIRY=str(LAYER_EXPIRY),
                     DATABASE_URL="sqlite:///%s" % (workdir / "pruning.sqlite3")) as running:
         running.second_daphne, running.second_port = start_daphne(running.group, running.env, name="daphne-2")
+        running.presence = running.group.start(
+            "runpresence", [sys.executable, "manage.py", "runpresence"], env=running.env, cwd=REPO_ROOT)
+        running.presence.wait_for_log("Pushing presence", 60)
         yield running
 
 
@@ -137,6 +142,7 @@ def test_the_sockets_of_a_killed_daphne_are_pruned_and_the_others_kept(stack, db
     label = new_room("killed")
     local = sockets(stack, label)
     remote = [sockets(stack, label, port=stack.second_port) for _ in range(3)]
+    local.presence_becomes([], 4, timeout=5)
     chat_round(local, remote, label, "across both Daphnes")
     assert members(stack, db, label) == 4
     sessions = channel_sessions(stack)
@@ -147,6 +153,8 @@ def test_the_sockets_of_a_killed_daphne_are_pruned_and_the_others_kept(stack, db
              what="the killed Daphne's sockets to be pruned")
     print("pruned after %.1f s" % (time.monotonic() - started))
     wait_for(lambda: channel_sessions(stack) == sessions - 3, timeout=10, what="their channel sessions to go")
+    # runpresence tells the room within the minute the docs promise.
+    local.presence_becomes([], 1, timeout=max(1, PRESENCE_WITHIN - (time.monotonic() - started)))
     # Several pruning passes ran meanwhile; the live socket is still in its room.
     chat_round(local, [], label, "the other Daphne's socket still hears its room")
     chat_round(sockets(stack, label), [local], label, "and newcomers join it")

@@ -5,11 +5,12 @@ chat socket through one Group; a socket that connects later gets the
 latest active one right after its handshake. Saved with active=False, the
 same frame with "active": false tells pages to drop the banner.
 """
-import json
 import logging
 
 from channels import Group
 from django.db import transaction
+
+from chat.wire import text_frame
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ def announcements_group():
 def announce_saved(sender, instance, **kwargs):
     """post_save of Announcement: send it once the save is committed (a
     rolled-back save announces nothing)."""
-    frame = {"text": json.dumps(instance.as_dict())}
+    frame = text_frame(instance.as_dict())
     transaction.on_commit(lambda: _send(frame, instance.pk))
 
 
@@ -40,4 +41,4 @@ def send_latest(reply_channel):
     from chat.models import Announcement
     latest = Announcement.objects.filter(active=True).order_by("-created", "-pk").first()
     if latest is not None:
-        reply_channel.send({"text": json.dumps(latest.as_dict())}, immediately=True)
+        reply_channel.send(text_frame(latest.as_dict()), immediately=True)

@@ -6,12 +6,12 @@ socket, into the reply list that every socket of that Daphne shares; the
 rest is one HTTP request away. A full reply list ends the catch-up at
 once instead of holding a worker, and live broadcasts keep their room.
 """
-import json
 import logging
 
 from django.conf import settings
 
 from chat.errors import ClientError, send_error
+from chat.wire import text_frame
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def send_catchup(reply_channel, room, after_id):
         try:
             # immediately: a held-back send could not report a full channel,
             # and would lose its place among the broadcasts.
-            reply_channel.send({"text": json.dumps(message.as_dict())}, immediately=True)
+            reply_channel.send(text_frame(message.as_dict()), immediately=True)
         except reply_channel.channel_layer.ChannelFull:
             log.warning("Reply list of %s is full: catch-up cut after id %d", reply_channel, last_sent)
             break

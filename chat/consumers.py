@@ -30,7 +30,6 @@ worker could then broadcast frame N+1 while frame N's broadcast is still
 held back, and the room would receive them swapped.
 """
 import functools
-import json
 import logging
 
 from channels import Channel
@@ -49,6 +48,7 @@ from chat.notifications import notify_mentions
 from chat.ordering import JOB_NUMBER_KEY, in_socket_order, job_order
 from chat.origins import origin_allowed
 from chat.sessions import ends_channel_session
+from chat.wire import text_frame
 from proj.layers import RETRY_AFTER_KEY
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,14 @@ MESSAGES_CHANNEL = "chat.messages"
 
 SESSION_ROOM_ID = "room_id"
 SESSION_JOBS_SENT = "jobs_sent"  # this socket's jobs on MESSAGES_CHANNEL so far
+
+
+def room_or_error(room_id):
+    """The joined room, or room_gone for its sender if it was deleted meanwhile."""
+    room = Room.objects.filter(pk=room_id).first()
+    if room is None:
+        raise ClientError("room_gone", "This room no longer exists; nothing was saved.")
+    return room
 
 
 def reject(message):
@@ -157,9 +165,7 @@ def ws_receive(message, label):
                           "Try again in %s s." % retry_after, retry_after=retry_after)
     user = message.user if message.user.is_authenticated else None
     frame = parse_chat_frame(message.content, username=user.get_username() if user else None)
-    room = Room.objects.filter(pk=room_id).first()
-    if room is None:
-        raise ClientError("room_gone", "This room no longer exists; nothing was saved.")
+    room = room_or_error(room_id)
     if not room.may_enter(message.user):
         # The room's access changed since this socket joined.
         raise ClientError("forbidden", "You may no longer post in this room; nothing was saved.")
@@ -175,18 +181,16 @@ def save_and_broadcast(message):
     (answers_in_turn). One socket's jobs run in the order it sent them."""
     job = message.content
     if "error" in job:
-        message.reply_channel.send({"text": json.dumps(job["error"])}, immediately=True)
+        message.reply_channel.send(text_frame(job["error"]), immediately=True)
         return
-    room = Room.objects.filter(pk=job["room"]).first()
-    if room is None:
-        raise ClientError("room_gone", "This room no longer exists; nothing was saved.")
+    room = room_or_error(job["room"])
     saved, created = room.post(job["handle"], job["message"], job["client_id"], user_id=job["user"])
     if not created:
         log.debug("client_id %r resent in room %s: sending message %d again", job["client_id"], room.pk, saved.pk)
     # A resent message is broadcast again too: its first broadcast may be
     # what was lost, and clients keep messages by id.
     try:
-        room.websocket_group.send({"text": json.dumps(saved.as_dict())}, immediately=True)
+        room.websocket_group.send(text_frame(saved.as_dict()), immediately=True)
     except Exception as failure:
         raise SavedButNotSent(saved.pk) from failure
     if created and saved.user_id is not None:

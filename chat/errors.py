@@ -21,6 +21,7 @@ import logging
 from channels.exceptions import ChannelSocketException, ConsumeLater, DenyConnection
 
 from chat.models import is_client_id
+from chat.wire import text_frame
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def error_frame(error, client_id=None):
 
 
 def send_error(reply_channel, error, close=False, client_id=None):
-    reply = {"text": json.dumps(error_frame(error, client_id))}
+    reply = text_frame(error_frame(error, client_id))
     if close:
         reply["close"] = True
     # immediately: in order with the broadcasts (see chat/consumers.py).

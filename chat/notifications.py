@@ -9,7 +9,6 @@ letting them in.
 all the characters Django allows in usernames (letters, digits, @ . + - _),
 matched case-insensitively to an existing user.
 """
-import json
 import logging
 import re
 
@@ -18,6 +17,7 @@ from channels.generic.websockets import JsonWebsocketConsumer
 from django.contrib.auth import get_user_model
 
 from chat.origins import origin_allowed
+from chat.wire import text_frame
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +61,8 @@ def notify_mentions(room, saved):
     for name in MENTION.findall(saved.message):
         if name.lower() not in names:
             names.append(name.lower())
-    frame = {"text": json.dumps({"type": "mention", "room": room.label, "message_id": saved.pk,
-                                 "from": saved.handle, "message": saved.message})}
+    frame = text_frame({"type": "mention", "room": room.label, "message_id": saved.pk,
+                        "from": saved.handle, "message": saved.message})
     for name in names[:MOST_MENTIONS]:
         user = get_user_model().objects.filter(username__iexact=name).first()
         if user is None or user.pk == saved.user_id or not room.may_enter(user):

@@ -15,12 +15,12 @@ the count changed, within two seconds of it; a socket that connected
 without changing them (a second tab of a signed-in user) gets the room's
 presence on its own, so every new socket hears it within two seconds.
 """
-import json
 from collections import defaultdict
 
 from channels import Channel
 
 from chat.models import Presence, Room
+from chat.wire import text_frame
 
 
 def joined(room, reply_channel, user):
@@ -52,7 +52,7 @@ def presence_of_rooms():
 
 
 def frame(label, users, anonymous):
-    return {"text": json.dumps({"type": "presence", "room": label, "users": users, "anonymous": anonymous})}
+    return text_frame({"type": "presence", "room": label, "users": users, "anonymous": anonymous})
 
 
 def send_changes(last_sent):

@@ -19,6 +19,7 @@ import json
 import logging
 
 from channels.exceptions import ChannelSocketException, ConsumeLater, DenyConnection
+from django.http import JsonResponse
 
 from chat.models import is_client_id
 from chat.wire import text_frame
@@ -28,12 +29,14 @@ log = logging.getLogger(__name__)
 
 class ClientError(Exception):
     """Input the client can fix; `code` is stable, `detail` is for humans,
-    `fields` are extra keys of the frame (e.g. retry_after)."""
+    `fields` are extra keys of the frame (e.g. retry_after); `status` is
+    the HTTP status the API answers it with (json_errors)."""
 
-    def __init__(self, code, detail, **fields):
+    def __init__(self, code, detail, status=400, **fields):
         super().__init__(code, detail)
         self.code = code
         self.detail = detail
+        self.status = status
         self.fields = fields
 
     def as_dict(self):
@@ -93,6 +96,19 @@ def send_error(reply_channel, error, close=False, client_id=None):
         reply["close"] = True
     # immediately: in order with the broadcasts (see chat/consumers.py).
     reply_channel.send(reply, immediately=True)
+
+
+def json_errors(view):
+    """The HTTP API's reply_errors: a ClientError becomes its JSON error body."""
+
+    @functools.wraps(view)
+    def inner(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except ClientError as error:
+            return JsonResponse(error.as_dict(), status=error.status)
+
+    return inner
 
 
 def reply_errors(consumer):

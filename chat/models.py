@@ -89,6 +89,12 @@ class Room(models.Model):
         """Messages with id > after_id, oldest first, at most `limit` of them."""
         return self.messages.with_previous_id().filter(pk__gt=after_id).order_by("pk")[:limit]
 
+    def messages_before(self, before_id, after_id, limit):
+        """The last `limit` messages with after_id < id < before_id, oldest first (scrolling back)."""
+        newest_first = self.messages.with_previous_id().filter(
+            pk__gt=after_id, pk__lt=before_id).order_by("-pk")[:limit]
+        return list(reversed(newest_first))
+
     def latest_messages(self, count):
         """The last `count` messages, oldest first, for the room page."""
         newest_first = self.messages.with_previous_id().order_by("-pk")[:count]

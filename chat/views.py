@@ -12,7 +12,7 @@ from django.http import HttpResponseBadRequest, HttpResponseForbidden, JsonRespo
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
-from chat.errors import ClientError
+from chat.errors import ClientError, json_errors
 from chat.frames import parse_count
 from chat.models import LABEL_PATTERN, Room, random_label
 
@@ -80,27 +80,23 @@ def chat_room(request, label):
 
 
 @require_GET
+@json_errors
 def room_messages(request, label):
     """GET /api/rooms/<label>/messages/?after=<id>&limit=<n>: the first `limit`
     messages after `after`; with &before=<id>, the last `limit` before it
     (scrolling back). Oldest first either way."""
     room = Room.objects.filter(label=label).first()
     if room is None:
-        error = ClientError("room_not_found", "There is no room %r." % label)
-        return JsonResponse(error.as_dict(), status=404)
+        raise ClientError("room_not_found", "There is no room %r." % label, status=404)
     if not room.may_enter(request.user):
-        error = ClientError("forbidden", "This room is for %s only." % room.get_access_display().split(": ")[1])
-        return JsonResponse(error.as_dict(), status=403)
-    try:
-        after = parse_count("after", request.GET.get("after"), default=0)
-        before = parse_count("before", request.GET.get("before"), default=None)
-        limit = parse_count("limit", request.GET.get("limit"), default=API_DEFAULT_LIMIT,
-                            minimum=1, maximum=API_MAX_LIMIT)
-    except ClientError as error:
-        return JsonResponse(error.as_dict(), status=400)
+        raise ClientError("forbidden", "This room is for %s only." % room.get_access_display().split(": ")[1],
+                          status=403)
+    after = parse_count("after", request.GET.get("after"), default=0)
+    before = parse_count("before", request.GET.get("before"), default=None)
+    limit = parse_count("limit", request.GET.get("limit"), default=API_DEFAULT_LIMIT,
+                        minimum=1, maximum=API_MAX_LIMIT)
     if before is None:
         messages = room.messages_after(after, limit)
     else:
-        newest_first = room.messages.with_previous_id().filter(pk__gt=after, pk__lt=before).order_by("-pk")[:limit]
-        messages = list(reversed(newest_first))
+        messages = room.messages_before(before, after, limit)
     return JsonResponse({"room": room.label, "messages": [m.as_dict() for m in messages]})

@@ -99,6 +99,23 @@ class ChatChannelLayer(RedisChannelLayer):
             # Block briefly instead (fractional timeouts: Redis 6 or later).
             self.blpop_timeout = self.SHARDED_BLOCK
 
+    def send_group(self, group, message):
+        """asgi_redis's, but a member whose reply channel is full is logged,
+        not skipped in silence: when one Daphne's process channel fills
+        (CHANNEL_LAYER_REPLY_CAPACITY), its sockets miss broadcasts, and
+        only this says so (README, "Worker pools")."""
+        assert self.valid_group_name(group), "Group name not valid"
+        full = []
+        for channel in self.group_channels(group):
+            try:
+                self.send(channel, message)
+            except self.ChannelFull:
+                full.append(channel)
+        if full:
+            log.warning("Group %s: %d member(s) not sent this message, their reply channel full (%s%s); "
+                        "those sockets get it only when they catch up", group, len(full), full[0],
+                        ", ..." if len(full) > 1 else "")
+
     def meter_clients(self):
         """For interface servers only: enforce the budgets on what this
         process sends, close its sockets after a Redis restart, and publish

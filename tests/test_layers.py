@@ -200,3 +200,20 @@ def test_daphne_collects_its_garbage_every_half_minute(layer, clock, monkeypatch
     chat.receive(["daphne.response.x!"])
     chat.receive(["daphne.response.x!"])
     assert len(collections) == 1
+
+
+def test_a_broadcast_to_a_full_reply_channel_is_logged_not_dropped_in_silence(redis_url, caplog):
+    """asgi_redis skips a Group member whose channel is full without a word;
+    a Daphne whose process channel fills would lose broadcasts unseen."""
+    worker = ChatChannelLayer(hosts=[redis_url], channel_capacity={"daphne.response.*": 1})
+    worker.flush()
+    members = ["daphne.response.full!a", "daphne.response.full!b", "daphne.response.roomy!c"]
+    for member in members:
+        worker.group_add("chat.room.1", member)
+    worker.send("daphne.response.full!x", {"text": "fills it"})
+    with caplog.at_level("WARNING", logger="proj.layers"):
+        worker.send_group("chat.room.1", {"text": "hello"})
+    [record] = [r for r in caplog.records if r.name == "proj.layers"]
+    assert "Group chat.room.1: 2 member(s) not sent this message" in record.getMessage()
+    channel, message = worker.receive(["daphne.response.roomy!"])
+    assert (channel, message) == ("daphne.response.roomy!c", {"text": "hello"})

@@ -5,33 +5,23 @@ against the ASGI spec's own conformance suite, asgiref.conformance.
 
 The Redis layer runs against a private redis-server on a free port.
 """
-import shutil
-import tempfile
 
 from asgi_redis import RedisChannelLayer
 from asgiref import conformance
 from asgiref.inmemory import ChannelLayer as InMemoryChannelLayer
 
 from proj.layers import ChatChannelLayer
-from tests.support.processes import ProcessGroup, start_redis
+from tests.support.processes import ModuleRedis
 
-_processes = None
-_redis_port = None
+_redis = ModuleRedis("conformance-")
 
 
 def setUpModule():
-    global _processes, _redis_port
-    _processes = ProcessGroup(tempfile.mkdtemp(prefix="conformance-"))
-    try:
-        _, _redis_port = start_redis(_processes)
-    except BaseException:
-        _processes.stop_all()
-        raise
+    _redis.start()
 
 
 def tearDownModule():
-    _processes.stop_all()
-    shutil.rmtree(_processes.workdir, ignore_errors=True)
+    _redis.stop()
 
 
 class RedisLayerConformanceTests(conformance.ConformanceTestCase):
@@ -43,7 +33,7 @@ class RedisLayerConformanceTests(conformance.ConformanceTestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.channel_layer = cls.layer_class(
-            hosts=["redis://127.0.0.1:%d/0" % _redis_port],
+            hosts=[_redis.url],
             expiry=1,
             group_expiry=2,
             capacity=cls.capacity_limit,

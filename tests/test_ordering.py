@@ -4,8 +4,6 @@ numbered, whichever worker takes which. The same tests run on the Redis
 store (a private redis-server) and on the in-process one.
 """
 import random
-import shutil
-import tempfile
 import threading
 import time
 import unittest
@@ -16,25 +14,17 @@ from channels.message import Message
 from django.test import SimpleTestCase
 
 from chat.ordering import ENDED_SOCKET_TTL, JOB_NUMBER_KEY, LocalJobOrder, RedisJobOrder, in_socket_order, job_order
-from tests.support.processes import ProcessGroup, start_redis
+from tests.support.processes import ModuleRedis
 
-_processes = None
-_redis_port = None
+_redis = ModuleRedis("ordering-")
 
 
 def setUpModule():
-    global _processes, _redis_port
-    _processes = ProcessGroup(tempfile.mkdtemp(prefix="ordering-"))
-    try:
-        _, _redis_port = start_redis(_processes)
-    except BaseException:
-        _processes.stop_all()
-        raise
+    _redis.start()
 
 
 def tearDownModule():
-    _processes.stop_all()
-    shutil.rmtree(_processes.workdir, ignore_errors=True)
+    _redis.stop()
 
 
 class FakeWrapper:
@@ -152,7 +142,7 @@ class RedisJobOrderTests(JobOrderTests, SimpleTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.layer = RedisChannelLayer(hosts=["redis://127.0.0.1:%d/0" % _redis_port])
+        cls.layer = RedisChannelLayer(hosts=[_redis.url])
 
     def test_the_redis_store_is_used(self):
         self.assertIsInstance(self.order, RedisJobOrder)

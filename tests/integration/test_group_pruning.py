@@ -8,18 +8,18 @@ websocket.disconnect ever reaches a worker:
   pruner (proj/socket_registry.py, chat/pruning.py) within the bound the
   docs state, 45 s;
 and the pruner never drops a live socket. Sockets gone also lose their
-channel sessions and leave the room's presence (runpresence). And hundreds of sockets dropped at once each get their
-disconnect run, not only as many as the stock channel capacity (100).
+channel sessions and leave the room's presence (runpresence). And hundreds
+of sockets dropped at once each get their disconnect run, not only as many
+as the stock channel capacity (100).
 SQLite only: this is about Redis, Daphne and workers.
 """
-import sys
 import time
 
 import pytest
 import redis
 import websocket
 
-from tests.support.processes import REPO_ROOT, chat_stack, start_daphne
+from tests.support.processes import chat_stack, start_daphne
 
 from .conftest import Database, Socket, assert_message_frame, chat_path, wait_for
 
@@ -38,9 +38,7 @@ def stack(tmp_path_factory):
     with chat_stack(workdir, workers=2, shipped_budgets=True, CHANNEL_LAYER_EXPIRY=str(LAYER_EXPIRY),
                     DATABASE_URL="sqlite:///%s" % (workdir / "pruning.sqlite3")) as running:
         running.second_daphne, running.second_port = start_daphne(running.group, running.env, name="daphne-2")
-        running.presence = running.group.start(
-            "runpresence", [sys.executable, "manage.py", "runpresence"], env=running.env, cwd=REPO_ROOT)
-        running.presence.wait_for_log("Pushing presence", 60)
+        running.start_presence()
         yield running
 
 

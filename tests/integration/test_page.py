@@ -8,13 +8,12 @@ JavaScript error. Screenshots of the main states go to tests/screenshots/
 (git-ignored), for a reviewer to look at.
 """
 import json
-import sys
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.support.browser import ConsoleErrors, accessibility_problems, chromium, screenshot
-from tests.support.processes import REPO_ROOT, chat_stack, start_daphne
+from tests.support.processes import chat_stack, start_daphne
 
 from .actors import shell, signed_up
 
@@ -30,9 +29,7 @@ PHONE = {"width": 390, "height": 844}
 def stack(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("chat-stack-pages")
     with chat_stack(workdir, workers=2, DATABASE_URL="sqlite:///%s" % (workdir / "pages.sqlite3")) as running:
-        running.presence = running.group.start(
-            "runpresence", [sys.executable, "manage.py", "runpresence"], env=running.env, cwd=REPO_ROOT)
-        running.presence.wait_for_log("Pushing presence", 60)
+        running.start_presence()
         yield running
 
 

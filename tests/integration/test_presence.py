@@ -7,12 +7,11 @@ rest of what its sockets held, in test_group_pruning.py.
 """
 import os
 import signal
-import sys
 import time
 
 import pytest
 
-from tests.support.processes import REPO_ROOT, chat_stack, start_redis
+from tests.support.processes import chat_stack, start_redis
 
 from .conftest import Socket
 from .actors import signed_up
@@ -26,9 +25,7 @@ WITHIN = 2 + 1  # the promise, and a second for a loaded machine
 def stack(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("chat-stack-presence")
     with chat_stack(workdir, workers=2, DATABASE_URL="sqlite:///%s" % (workdir / "presence.sqlite3")) as running:
-        running.presence = running.group.start(
-            "runpresence", [sys.executable, "manage.py", "runpresence"], env=running.env, cwd=REPO_ROOT)
-        running.presence.wait_for_log("Pushing presence", 60)
+        running.start_presence()
         yield running
 
 

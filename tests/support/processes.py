@@ -32,6 +32,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import weakref
@@ -466,6 +467,29 @@ def start_redis(group, timeout=20, port=None):
     return process, port
 
 
+class ModuleRedis:
+    """A private redis-server for a unittest module: start() in setUpModule,
+    stop() in tearDownModule; `url` while it runs."""
+
+    def __init__(self, prefix):
+        self.prefix = prefix
+        self.group = None
+        self.url = None
+
+    def start(self):
+        self.group = ProcessGroup(tempfile.mkdtemp(prefix=self.prefix))
+        try:
+            _, port = start_redis(self.group)
+        except BaseException:
+            self.stop()
+            raise
+        self.url = "redis://127.0.0.1:%d/0" % port
+
+    def stop(self):
+        self.group.stop_all()
+        shutil.rmtree(self.group.workdir, ignore_errors=True)
+
+
 # --------------------------------------------------------------------------
 # The chat service in worker mode
 
@@ -546,6 +570,13 @@ class ChatStack:
 
     def logs(self, lines=LOG_TAIL_LINES):
         return self.group.logs(lines)
+
+    def start_presence(self, timeout=60):
+        """`manage.py runpresence`, once it pushes presence (chat/presence.py)."""
+        self.presence = self.group.start(
+            "runpresence", [sys.executable, os.path.join(REPO_ROOT, "manage.py"), "runpresence"], env=self.env)
+        self.presence.wait_for_log("Pushing presence", timeout)
+        return self.presence
 
     def start_worker(self, timeout=60, args=()):
         """One more runworker, ready to take messages; `args`: runworker's

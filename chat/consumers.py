@@ -17,11 +17,11 @@ and the disconnect, last of all, by @ends_channel_session (chat/sessions.py).
 So two workers may share a socket's messages and still handle them in
 order, and a bad frame costs the sender one error frame, nothing more.
 
-The receive consumer only checks a chat frame; saving and broadcasting
-it is a job on the background channel chat.messages (save_and_broadcast),
-which a worker pool of its own may serve. Jobs carry their socket's job
-number, so several workers still run one socket's jobs in order
-(@in_socket_order, chat/ordering.py).
+The receive consumer saves a chat message and sends it to the room in
+one trip: the socket's order has one keeper (@enforce_ordering) and the
+room is read once. Work that needs no per-socket order, the mention
+notifications, goes on the background channel chat.background, which a
+worker pool of its own may serve (chat/notifications.py).
 
 Every send in these consumers passes immediately=True. Channels 1.1.8
 otherwise holds a consumer's sends back until the consumer returns, but
@@ -29,10 +29,8 @@ otherwise holds a consumer's sends back until the consumer returns, but
 worker could then broadcast frame N+1 while frame N's broadcast is still
 held back, and the room would receive them swapped.
 """
-import functools
 import logging
 
-from channels import Channel
 from channels.auth import channel_session_user, channel_session_user_from_http
 from channels.sessions import enforce_ordering
 from django.conf import settings
@@ -41,11 +39,10 @@ from chat.announcements import announcements_group
 from chat.announcements import send_latest as send_latest_announcement
 from chat import presence
 from chat.catchup import send_catchup
-from chat.errors import ClientError, SavedButNotSent, client_id_of, close_on_errors, error_frame, reply_errors
+from chat.errors import ClientError, SavedButNotSent, close_on_errors, reply_errors
 from chat.frames import parse_chat_frame, parse_count, query_param
 from chat.models import Room
-from chat.notifications import notify_mentions
-from chat.ordering import JOB_NUMBER_KEY, in_socket_order, job_order
+from chat.notifications import queue_mentions
 from chat.origins import origin_allowed
 from chat.sessions import ends_channel_session
 from chat.wire import text_frame
@@ -53,12 +50,7 @@ from proj.layers import RETRY_AFTER_KEY
 
 log = logging.getLogger(__name__)
 
-# The background channel that saves and broadcasts chat messages; a worker
-# pool of its own may serve it (runworker --only-channels=chat.messages).
-MESSAGES_CHANNEL = "chat.messages"
-
 SESSION_ROOM_ID = "room_id"
-SESSION_JOBS_SENT = "jobs_sent"  # this socket's jobs on MESSAGES_CHANNEL so far
 
 
 def room_or_error(room_id):
@@ -119,43 +111,13 @@ def ws_connect(message, label):
         send_catchup(message.reply_channel, room, after)
 
 
-def answers_in_turn(consumer):
-    """Between @channel_session_user and ws_receive: an error found while
-    this socket's earlier messages are still being saved is queued behind
-    them, as a job, so the sender gets its answers in the order it sent
-    the frames (docs/protocol.md, "Order"). Otherwise @reply_errors answers it."""
-
-    @functools.wraps(consumer)
-    def inner(message, *args, **kwargs):
-        try:
-            return consumer(message, *args, **kwargs)
-        except ClientError as error:
-            jobs_sent = message.channel_session.get(SESSION_JOBS_SENT, 0)
-            if not jobs_sent or job_order(message.channel_layer.channel_layer).all_done(
-                    message.reply_channel.name, jobs_sent):
-                raise
-            log.debug("Answering %s on %s after its earlier messages", error.code, message.reply_channel)
-            send_job(message, error=error_frame(error, client_id_of(message)))
-
-    return inner
-
-
-def send_job(received, **job):
-    """Hand work for the socket `received` came from to MESSAGES_CHANNEL, as its next job."""
-    number = received.channel_session.get(SESSION_JOBS_SENT, 0)
-    Channel(MESSAGES_CHANNEL).send(dict(job, reply_channel=received.reply_channel.name, **{JOB_NUMBER_KEY: number}),
-                                   immediately=True)
-    received.channel_session[SESSION_JOBS_SENT] = number + 1
-
-
 @close_on_errors
 @enforce_ordering
 @reply_errors
 @channel_session_user
-@answers_in_turn
 def ws_receive(message, label):
-    """Check a chat frame and the sender's right to post it, then hand it to
-    MESSAGES_CHANNEL as the socket's next job."""
+    """Save a chat frame and send it to the room; a resent client_id is
+    sent again, not saved twice."""
     room_id = message.channel_session.get(SESSION_ROOM_ID)
     if room_id is None:
         raise ClientError("not_connected", "This socket has not joined a room.")
@@ -169,36 +131,17 @@ def ws_receive(message, label):
     if not room.may_enter(message.user):
         # The room's access changed since this socket joined.
         raise ClientError("forbidden", "You may no longer post in this room; nothing was saved.")
-    send_job(message, room=room.pk, handle=frame.handle, message=frame.message, client_id=frame.client_id,
-             user=user.pk if user else None)
-
-
-@in_socket_order
-@reply_errors
-def save_and_broadcast(message):
-    """A job from MESSAGES_CHANNEL: save a chat message, send it to its
-    room, notify whom it mentions; or answer an error in its turn
-    (answers_in_turn). One socket's jobs run in the order it sent them."""
-    job = message.content
-    if "error" in job:
-        message.reply_channel.send(text_frame(job["error"]), immediately=True)
-        return
-    room = room_or_error(job["room"])
-    saved, created = room.post(job["handle"], job["message"], job["client_id"], user_id=job["user"])
+    saved, created = room.post(frame.handle, frame.message, frame.client_id, user_id=user.pk if user else None)
     if not created:
-        log.debug("client_id %r resent in room %s: sending message %d again", job["client_id"], room.pk, saved.pk)
+        log.debug("client_id %r resent in room %s: sending message %d again", frame.client_id, room.pk, saved.pk)
     # A resent message is broadcast again too: its first broadcast may be
     # what was lost, and clients keep messages by id.
     try:
         room.websocket_group.send(text_frame(saved.as_dict()), immediately=True)
     except Exception as failure:
         raise SavedButNotSent(saved.pk) from failure
-    if created and saved.user_id is not None:
-        try:
-            notify_mentions(room, saved)
-        except Exception:
-            # The message is saved and sent: a lost notification is no error of the sender's.
-            log.exception("Could not notify the users message %d mentions", saved.pk)
+    if created:
+        queue_mentions(saved)
 
 
 @ends_channel_session
@@ -210,6 +153,3 @@ def ws_disconnect(message, label):
         Room.websocket_group_for(room_id).discard(message.reply_channel)
         announcements_group().discard(message.reply_channel)
         presence.left([message.reply_channel.name])
-    jobs_sent = message.channel_session.get(SESSION_JOBS_SENT, 0)
-    if jobs_sent:
-        job_order(message.channel_layer.channel_layer).end(message.reply_channel.name, jobs_sent)

@@ -69,10 +69,6 @@ def internal_error(message, failure):
 def client_id_of(message):
     """The client_id of the chat frame an error answers, if it has a valid one,
     so the client knows which of its messages failed."""
-    if message.channel.name.startswith("chat."):
-        # A background job (chat/consumers.py) carries its frame's client_id.
-        client_id = message.content.get("client_id")
-        return client_id if is_client_id(client_id) else None
     if message.channel.name != "websocket.receive":
         return None
     try:

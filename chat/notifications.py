@@ -7,14 +7,19 @@ letting them in.
 
 @mentions: "@name" where the "@" follows no word character and the name is
 all the characters Django allows in usernames (letters, digits, @ . + - _),
-matched case-insensitively to an existing user.
+matched case-insensitively to an existing user. Looking them up and
+telling them is a job on the background channel, off the path of the chat
+frame that saved the message: a worker pool of its own may serve it
+(runworker --only-channels=chat.background), and no socket waits for it.
 """
 import logging
 import re
 
-from channels import Group
+from channels import Channel, Group
 from channels.generic.websockets import JsonWebsocketConsumer
 from django.contrib.auth import get_user_model
+
+from chat.models import Message
 
 from chat.origins import origin_allowed
 from chat.wire import text_frame
@@ -23,6 +28,9 @@ log = logging.getLogger(__name__)
 
 MENTION = re.compile(r"(?<!\w)@([\w.@+-]+)")
 MOST_MENTIONS = 20  # names looked up per message
+
+# Work that needs no socket's order: a pool of workers may serve it alone.
+BACKGROUND_CHANNEL = "chat.background"
 
 
 def user_group_name(user_id):
@@ -52,6 +60,25 @@ class NotificationsConsumer(JsonWebsocketConsumer):
 
     def disconnect(self, message, **kwargs):
         message.channel_session.delete()
+
+
+def queue_mentions(saved):
+    """After `saved` was saved and broadcast: if a signed-in user's message
+    names anyone, queue telling them. Never an error of the sender's."""
+    if saved.user_id is None or MENTION.search(saved.message) is None:
+        return
+    try:
+        Channel(BACKGROUND_CHANNEL).send({"mentions_in": saved.pk}, immediately=True)
+    except Exception:
+        log.exception("Could not queue the mentions of message %d", saved.pk)
+
+
+def send_mentions(message):
+    """A job of BACKGROUND_CHANNEL: notify whom a saved message mentions."""
+    saved = Message.objects.select_related("room").filter(pk=message.content.get("mentions_in")).first()
+    if saved is None:
+        return  # deleted meanwhile: nothing to tell
+    notify_mentions(saved.room, saved)
 
 
 def notify_mentions(room, saved):

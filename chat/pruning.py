@@ -2,8 +2,8 @@
 Every worker process runs a pruner thread: every PRUNE_EVERY seconds one of
 them (a lock in Redis picks it) drops the Group memberships of sockets gone
 without a disconnect (proj/socket_registry.py says how those are found),
-and deletes those sockets' channel sessions, presence and job order
-(chat/ordering.py), as their disconnect would have.
+and deletes those sockets' channel sessions and presence, as their
+disconnect would have.
 """
 import logging
 import random
@@ -15,7 +15,6 @@ from channels.sessions import session_for_reply_channel
 from django.db import close_old_connections, connection
 
 from chat import presence
-from chat.ordering import job_order
 from proj import socket_registry
 
 log = logging.getLogger(__name__)
@@ -53,9 +52,7 @@ def prune_once(layer):
         return set()
     gone = socket_registry.prune(layer)
     close_old_connections()
-    order = job_order(layer)
     for reply_channel in gone:
         session_for_reply_channel(reply_channel).delete()
-        order.end(reply_channel)
     presence.left(gone)
     return gone

@@ -10,6 +10,7 @@ from channels.routing import route
 
 from chat import consumers
 from chat.models import LABEL_PATTERN
+from chat.notifications import BACKGROUND_CHANNEL, send_mentions
 
 # \Z, not $: "$" also matches before a final newline, so "/chat/<label>/%0A"
 # would enter the room.
@@ -21,7 +22,7 @@ websocket_routing = [
     route("websocket.disconnect", consumers.ws_disconnect, path=ROOM_PATH),
 ]
 
-# Jobs the receive consumer hands on (chat/consumers.py).
+# Work the receive consumer hands on, in no socket's order (chat/notifications.py).
 background_routing = [
-    route(consumers.MESSAGES_CHANNEL, consumers.save_and_broadcast),
+    route(BACKGROUND_CHANNEL, send_mentions),
 ]

@@ -52,15 +52,15 @@ fi
 : "${CHAT_RUN_DIR:=$PROJECT_ROOT/run}"   # supervisord's socket, pidfile, logs; nginx's prefix
 : "${DAPHNE_PROCESSES:=2}"               # Daphne processes under supervisord
 : "${WORKER_PROCESSES:=4}"               # runworker processes under supervisord, every channel
-: "${SOCKET_WORKER_PROCESSES:=0}"        # split pools (README): every channel but chat.messages
-: "${MESSAGE_WORKER_PROCESSES:=0}"       # split pools: chat.messages only
+: "${SOCKET_WORKER_PROCESSES:=0}"        # split pools (README): every channel but chat.background
+: "${BACKGROUND_WORKER_PROCESSES:=0}"    # split pools: chat.background only
 : "${DAPHNE_BIND:=127.0.0.1}"            # Daphne's address; keep it private behind nginx
 : "${DAPHNE_PORT:=8001}"                 # Daphne number N listens on DAPHNE_PORT + N
 case "$CHAT_RUN_DIR" in
     /*) ;;
     *) CHAT_RUN_DIR="$PROJECT_ROOT/$CHAT_RUN_DIR" ;;
 esac
-export CHAT_RUN_DIR DAPHNE_PROCESSES WORKER_PROCESSES SOCKET_WORKER_PROCESSES MESSAGE_WORKER_PROCESSES
+export CHAT_RUN_DIR DAPHNE_PROCESSES WORKER_PROCESSES SOCKET_WORKER_PROCESSES BACKGROUND_WORKER_PROCESSES
 export DAPHNE_BIND DAPHNE_PORT
 export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-proj.settings}"
 export PYTHONUNBUFFERED=1

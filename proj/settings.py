@@ -153,9 +153,9 @@ if REDIS_URLS:
                     # enforce_ordering parks a socket's frames that arrive
                     # before an earlier one here: room for all of them.
                     "__wait__.*": RECEIVE_CAPACITY,
-                    # Every chat message that passed those budgets, on its
-                    # way to be saved (chat/consumers.py).
-                    "chat.messages": RECEIVE_CAPACITY,
+                    # Mention notifications waiting for a background worker
+                    # (chat/notifications.py).
+                    "chat.background": RECEIVE_CAPACITY,
                 },
             },
             "ROUTING": "routing.channel_routing",

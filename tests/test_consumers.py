@@ -16,8 +16,8 @@ from django.db import OperationalError
 from django.test import override_settings
 from django.utils import timezone
 
-from chat.consumers import MESSAGES_CHANNEL
 from chat.models import Message, Room
+from chat.notifications import BACKGROUND_CHANNEL
 from proj.layers import RETRY_AFTER_KEY
 
 
@@ -44,7 +44,7 @@ class ConsumerTestCase(ChannelTestCase):
     def run_jobs(self, client=None):
         """Run every job waiting on the background channel, through the routing."""
         while True:
-            job = self.get_next_message(MESSAGES_CHANNEL)
+            job = self.get_next_message(BACKGROUND_CHANNEL)
             if job is None:
                 return
             consumer, kwargs = job.channel_layer.router.match(job)
@@ -316,55 +316,14 @@ class OrderingTests(ConsumerTestCase):
         self.assertEqual(calls, [0, 1])  # "two" never ran: it waits for an order that never comes
 
 
-class BackgroundChannelTests(ConsumerTestCase):
-    """The receive consumer checks a frame and queues it on chat.messages;
-    save_and_broadcast saves and sends it."""
+class ReceiveFailureTests(ConsumerTestCase):
+    """What the sender hears when its frame cannot be saved or sent; the
+    room hears nothing of it."""
 
     def send_frame(self, client, **frame):
-        """Only the receive consumer: the job stays queued."""
         client.send_and_consume("websocket.receive", {"text": json.dumps(frame)}, path=client.path)
 
-    def test_a_checked_frame_waits_on_the_background_channel_until_a_worker_takes_it(self):
-        alice, bob = self.connect(), self.connect()
-        self.send_frame(alice, handle=" alice ", message=" hi ", client_id="c-1")
-        self.assertFalse(Message.objects.exists())
-        self.assertEqual(super(WSClient, bob).receive(), None)
-        job = self.get_next_message(MESSAGES_CHANNEL, require=True)
-        self.assertEqual(
-            {key: job.content[key] for key in ("reply_channel", "job", "room", "handle", "message", "client_id", "user")},
-            {"reply_channel": alice.reply_channel, "job": 0, "room": self.room.pk, "handle": "alice",
-             "message": "hi", "client_id": "c-1", "user": None})
-        Channel(MESSAGES_CHANNEL).send(job.content)
-        self.assertEqual([f["message"] for f in self.frames(bob)], ["hi"])
-        self.assertEqual(Message.objects.get().message, "hi")
-
-    def test_jobs_taken_out_of_order_are_saved_and_sent_in_the_order_sent(self):
-        alice, bob = self.connect(), self.connect()
-        for text in ["one", "two", "three"]:
-            self.send_frame(alice, handle="alice", message=text)
-        jobs = [self.get_next_message(MESSAGES_CHANNEL, require=True) for _ in range(3)]
-        self.assertEqual([job.content["job"] for job in jobs], [0, 1, 2])
-        for index in [2, 1, 0]:  # as three workers might take them
-            Channel(MESSAGES_CHANNEL).send(jobs[index].content)
-            self.run_jobs()
-            if index:
-                self.assertFalse(Message.objects.exists())
-        self.assertEqual([f["message"] for f in self.frames(bob)], ["one", "two", "three"])
-        self.assertEqual(list(Message.objects.values_list("message", flat=True)), ["one", "two", "three"])
-
-    def test_an_error_behind_a_message_still_being_saved_waits_its_turn(self):
-        alice = self.connect()
-        self.send_frame(alice, handle="alice", message="first", client_id="c-1")
-        alice.send_and_consume("websocket.receive", {"text": "not json"}, path=alice.path)
-        self.assertIsNone(super(WSClient, alice).receive())  # not before the echo of "first"
-        frames = self.frames(alice)
-        self.assertEqual([(f["type"], f.get("message") or f.get("code")) for f in frames],
-                         [("message", "first"), ("error", "invalid_json")])
-        # With nothing outstanding, an error is answered at once.
-        alice.send_and_consume("websocket.receive", {"text": "not json"}, path=alice.path)
-        self.assertEqual(json.loads(super(WSClient, alice).receive()["text"])["code"], "invalid_json")
-
-    def test_a_job_that_fails_answers_its_sender_only_naming_the_frame(self):
+    def test_a_failed_save_answers_its_sender_only_naming_the_frame(self):
         alice, bob = self.connect(), self.connect()
         with mock.patch.object(Message, "save", side_effect=RuntimeError("database exploded")):
             with self.assertLogs("chat.errors", "ERROR"):
@@ -375,12 +334,23 @@ class BackgroundChannelTests(ConsumerTestCase):
         self.say(alice, message="next")
         self.assertEqual([f["message"] for f in self.frames(bob)], ["next"])
 
-    def test_a_job_for_a_room_deleted_meanwhile_answers_room_gone(self):
+    def test_a_saved_message_whose_broadcast_failed_says_it_was_saved(self):
         alice = self.connect()
-        self.send_frame(alice, handle="alice", message="too late", client_id="c-8")
+        with mock.patch("channels.Group.send", side_effect=RuntimeError("layer down")):
+            with self.assertLogs("chat.errors", "ERROR"):
+                self.send_frame(alice, handle="alice", message="kept", client_id="c-6")
+        [error] = self.frames(alice)
+        saved = Message.objects.get()
+        self.assertEqual((error["code"], error["saved"], error["id"], error["client_id"]),
+                         ("internal_error", True, saved.pk, "c-6"))
+
+    def test_a_frame_for_a_room_deleted_meanwhile_answers_room_gone(self):
+        alice = self.connect()
         self.room.delete()
+        self.send_frame(alice, handle="alice", message="too late", client_id="c-8")
         [error] = self.frames(alice)
         self.assertEqual((error["code"], error["client_id"]), ("room_gone", "c-8"))
+        self.assertFalse(Message.objects.exists())
 
     def test_a_room_closed_to_anonymous_users_after_joining_refuses_their_frames(self):
         alice = self.connect()
@@ -388,8 +358,14 @@ class BackgroundChannelTests(ConsumerTestCase):
         self.send_frame(alice, handle="alice", message="still here?", client_id="c-9")
         [error] = self.frames(alice)
         self.assertEqual((error["code"], error["client_id"]), ("forbidden", "c-9"))
-        self.assertIsNone(self.get_next_message(MESSAGES_CHANNEL))
+        self.assertIsNone(self.get_next_message(BACKGROUND_CHANNEL))
         self.assertFalse(Message.objects.exists())
+
+    def test_an_anonymous_message_naming_someone_queues_no_background_work(self):
+        alice = self.connect()
+        self.send_frame(alice, handle="alice", message="hi @bob")
+        self.assertEqual(Message.objects.get().message, "hi @bob")
+        self.assertIsNone(self.get_next_message(BACKGROUND_CHANNEL))
 
 
 class DisconnectTests(ConsumerTestCase):

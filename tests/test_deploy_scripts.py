@@ -98,8 +98,8 @@ def test_supervisord_refuses_a_count_that_is_not_one_or_more(venv, name):
 
 @pytest.mark.parametrize("counts", [
     {"SOCKET_WORKER_PROCESSES": "2"},
-    {"MESSAGE_WORKER_PROCESSES": "2"},
-    {"SOCKET_WORKER_PROCESSES": "two", "MESSAGE_WORKER_PROCESSES": "2"},
+    {"BACKGROUND_WORKER_PROCESSES": "2"},
+    {"SOCKET_WORKER_PROCESSES": "two", "BACKGROUND_WORKER_PROCESSES": "2"},
 ])
 def test_supervisord_refuses_split_pools_that_leave_a_channel_without_workers(venv, counts):
     message = refusal("supervisord.sh", VENV=venv, REDIS_URL="redis://127.0.0.1:1/0", WORKER_PROCESSES="0", **counts)

@@ -76,9 +76,9 @@ def test_workers_ride_out_a_postgresql_restart(stack, postgres, new_room, join, 
 
 
 def busy_worker(stack, before):
-    """The worker that took a chat.messages job (the save) since `before` (dispatch counts)."""
+    """The worker that took a chat frame (the save) since `before` (dispatch counts)."""
     for worker, count in zip(stack.workers, before):
-        if stack.dispatch_count(worker, "chat.messages") > count:
+        if stack.dispatch_count(worker, "websocket.receive") > count:
             return worker
     return None
 
@@ -86,7 +86,7 @@ def busy_worker(stack, before):
 def test_a_message_whose_worker_was_killed_is_saved_once_after_a_resend(stack, new_room, join, db):
     label = new_room("crash")
     alice, bob = join(label), join(label)
-    before = [stack.dispatch_count(worker, "chat.messages") for worker in stack.workers]
+    before = [stack.dispatch_count(worker, "websocket.receive") for worker in stack.workers]
     # Hold the rooms' table: the worker that takes the frame blocks inside the save.
     locker = psycopg2.connect(stack.env["DATABASE_URL"])
     with locker.cursor() as cursor:
@@ -94,7 +94,7 @@ def test_a_message_whose_worker_was_killed_is_saved_once_after_a_resend(stack, n
     alice.send_json({"handle": "alice", "message": "exactly once", "client_id": "crash-1"})
     deadline = time.monotonic() + 10
     while busy_worker(stack, before) is None:
-        assert time.monotonic() < deadline, "no worker took the frame's job"
+        assert time.monotonic() < deadline, "no worker took the frame"
         time.sleep(0.05)
     victim = busy_worker(stack, before)
     victim.kill()
@@ -103,8 +103,8 @@ def test_a_message_whose_worker_was_killed_is_saved_once_after_a_resend(stack, n
     stack.workers.remove(victim)
     stack.start_worker()
 
-    # No echo. That socket's next jobs would wait for the lost one
-    # (chat/ordering.py), so the page reconnects and resends there.
+    # No echo. That socket's next frames would wait for the lost one
+    # (@enforce_ordering), so the page reconnects and resends there.
     alice.assert_silent(1.0)
     alice.close()
     alice = join(label)

@@ -1,8 +1,7 @@
 """
 Per-socket ordering with two workers: frames of one socket are handled in
-the order sent (@enforce_ordering), saved in that order by the jobs they
-hand to chat.messages (@in_socket_order), and every socket in the room
-receives them in that order.
+the order sent (@enforce_ordering), saved in that order, and every socket
+in the room receives them in that order.
 """
 import pytest
 
@@ -30,13 +29,11 @@ def test_frames_of_one_socket_are_saved_in_the_order_sent_with_two_workers(stack
     assert sorted(frame["id"] for frame in frames) == [row["id"] for row in rows]
 
 
-@pytest.mark.parametrize("channel", ["websocket.receive", "chat.messages"])
-def test_both_workers_handle_frames_of_one_socket(stack, new_room, join, channel):
+def test_both_workers_handle_frames_of_one_socket(stack, new_room, join):
     # Makes the ordering tests meaningful: with one worker idle, order
-    # would hold trivially. websocket.receive: the frames (@enforce_ordering);
-    # chat.messages: the jobs that save them (@in_socket_order).
+    # would hold trivially.
     def counts():
-        return [stack.dispatch_count(worker, channel) for worker in stack.workers]
+        return [stack.dispatch_count(worker, "websocket.receive") for worker in stack.workers]
 
     before = counts()
     label = new_room("both")

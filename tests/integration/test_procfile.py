@@ -1,7 +1,7 @@
 """
 The Procfile as Heroku runs it, under honcho: the build's collectstatic,
 the `release` line, then `web` on $PORT, the split worker pools
-(`socketworker` and `messageworker`, README "Worker pools"; `worker` is
+(`socketworker` and `backgroundworker`, README "Worker pools"; `worker` is
 the same deploy/worker.sh that supervisord runs) and `presence`, against
 PostgreSQL and Redis. Chat, the history API and a static file (WhiteNoise,
 in the workers) all work through the web process.
@@ -35,8 +35,8 @@ def heroku(tmp_path_factory, postgres_server):
         group.run("collectstatic", [sys.executable, "manage.py", "collectstatic", "--noinput"], env=env)
         group.run("honcho-release", [honcho, "-f", PROCFILE, "start", "release"], env=env)
         dynos = group.start("honcho", [honcho, "-f", PROCFILE, "start",
-                                       "-c", "web=1,socketworker=1,messageworker=1,presence=1",
-                                       "web", "socketworker", "messageworker", "presence"], env=env)
+                                       "-c", "web=1,socketworker=1,backgroundworker=1,presence=1",
+                                       "web", "socketworker", "backgroundworker", "presence"], env=env)
         port = int(env["PORT"])
         wait_until(lambda: http_status("127.0.0.1", port, "/") == 200, 90, "the web process on $PORT",
                    watch=[dynos])
@@ -46,7 +46,7 @@ def heroku(tmp_path_factory, postgres_server):
 def test_release_migrated_and_web_and_split_worker_pools_serve_chat(heroku):
     group, dynos, port = heroku
     log = dynos.log_text()
-    for dyno in ["web.1", "socketworker.1", "messageworker.1", "presence.1"]:
+    for dyno in ["web.1", "socketworker.1", "backgroundworker.1", "presence.1"]:
         assert dyno in log, log
     assert "Apply all migrations" in open(os.path.join(group.workdir, "honcho-release.log")).read()
 

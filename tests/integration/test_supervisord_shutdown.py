@@ -2,8 +2,8 @@
 Stopping supervisord as systemd or a shutdown does (SIGTERM): every program
 stops within its stopwaitsecs, and a worker in the middle of a message
 finishes it first. The test ends its supervisord, so it has its own: one
-Daphne and the split worker pools (a socket worker and a message worker,
-README "Worker pools"), no nginx, on each database.
+Daphne and the split worker pools (a socket worker and a background
+worker, README "Worker pools"), no nginx, on each database.
 
 The message is made slow from outside, as a long transaction elsewhere
 would: the test holds the write lock the worker needs to save it.
@@ -54,22 +54,22 @@ def write_lock(database_url):
         connection.close()
 
 
-class Jobs:
-    """The chat.messages channel, through the layer's statistics."""
+class Frames:
+    """The websocket.receive channel, through the layer's statistics."""
 
     def __init__(self, redis_url):
         self.layer = RedisChannelLayer(hosts=[redis_url])
         self.sent = self.statistics()["messages_count"]
 
     def statistics(self):
-        return self.layer.channel_statistics("chat.messages")
+        return self.layer.channel_statistics("websocket.receive")
 
     def wait_until_taken(self):
-        """The next chat message's job is off the channel, in the message worker's hands."""
+        """The next chat frame is off the channel, in the socket worker's hands."""
         def taken():
             now = self.statistics()
             return now["messages_count"] > self.sent and now["messages_pending"] == 0
-        wait_for(taken, what="a worker to take the job")
+        wait_for(taken, what="a worker to take the frame")
 
 
 def stop_times(supervisord_log):
@@ -93,11 +93,11 @@ def test_sigterm_stops_every_program_in_time_and_a_message_in_hand_is_finished(s
     alice = join(label)
     assert_message_frame(alice.say_all("alice", ["before"])[0], label, "alice", "before")
     children = supervisord.pids()
-    jobs = Jobs(stack.env["REDIS_URL"])
+    frames = Frames(stack.env["REDIS_URL"])
 
     with write_lock(stack.env["DATABASE_URL"]):
         alice.say("alice", "finish me")
-        jobs.wait_until_taken()  # by the message worker, which now waits for the lock
+        frames.wait_until_taken()  # by the socket worker, which now waits for the lock
         time.sleep(0.5)
         os.kill(supervisord.pid, signal.SIGTERM)
         stopping = time.monotonic()
@@ -109,7 +109,7 @@ def test_sigterm_stops_every_program_in_time_and_a_message_in_hand_is_finished(s
     # The message in hand was finished: saved, so clients get it on reconnect.
     assert [row["message"] for row in db.messages(label)] == ["before", "finish me"]
     busy = [worker for worker in supervisord.workers if "Shutdown signal received while busy" in supervisord.log(worker)]
-    assert busy == ["message_worker_00"], supervisord.logs()
+    assert busy == ["socket_worker_00"], supervisord.logs()
 
     # Each program exited by itself (status 0: no SIGKILL) within its
     # stopwaitsecs; the busy worker only once its message was done.

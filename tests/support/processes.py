@@ -580,7 +580,7 @@ class ChatStack:
 
     def start_worker(self, timeout=60, args=()):
         """One more runworker, ready to take messages; `args`: runworker's
-        options, e.g. ["--only-channels=chat.messages"]."""
+        options, e.g. ["--only-channels=chat.background"]."""
         worker = start_worker(self.group, self.env, len(self.workers) + 1, timeout, args)
         self.workers.append(worker)
         return worker

@@ -61,7 +61,7 @@ class Supervisord:
         self.daphnes = ["daphne_%02d" % number for number in range(daphnes)]
         self.workers = ["worker_%02d" % number for number in range(workers)]
         self.workers += ["socket_worker_%02d" % number for number in range(split_pools[0])]
-        self.workers += ["message_worker_%02d" % number for number in range(split_pools[1])]
+        self.workers += ["background_worker_%02d" % number for number in range(split_pools[1])]
 
     @property
     def pid(self):
@@ -170,7 +170,7 @@ def supervisord_environment(env, run_dir, daphnes, workers, split_pools):
         "DAPHNE_PROCESSES": str(daphnes),
         "WORKER_PROCESSES": str(workers),
         "SOCKET_WORKER_PROCESSES": str(split_pools[0]),
-        "MESSAGE_WORKER_PROCESSES": str(split_pools[1]),
+        "BACKGROUND_WORKER_PROCESSES": str(split_pools[1]),
         "DAPHNE_BIND": "127.0.0.1",
         "DAPHNE_PORT": str(free_port_block(daphnes)),
     })
@@ -180,7 +180,7 @@ def supervisord_environment(env, run_dir, daphnes, workers, split_pools):
 def start_supervisord(group, env, daphnes=2, workers=2, split_pools=(0, 0), timeout=90):
     """Release (migrate, collectstatic), then supervisord in the foreground,
     ready when every program runs and each Daphne answers. `split_pools`:
-    how many socket and message workers (README, "Worker pools")."""
+    how many socket and background workers (README, "Worker pools")."""
     env = dict(env, VENV=sys.prefix)  # deploy/ runs the test's own Python environment
     group.run("release", [os.path.join(DEPLOY, "release.sh")], env=env)
     for attempt in range(3):

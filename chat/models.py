@@ -24,9 +24,17 @@ def is_client_id(value):
     return isinstance(value, str) and re.fullmatch(CLIENT_ID_PATTERN, value) is not None
 
 
+# Labels /new/ makes are read aloud and typed on phones: lowercase letters
+# and digits without the ones that look or sound alike (i, l, 1, o, 0), in
+# groups of four, e.g. "k7qm-x3dp-9fhr". 31 symbols, 12 of them: 59 bits.
+LABEL_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
+LABEL_GROUPS, LABEL_GROUP_SIZE = 3, 4
+
+
 def random_label():
-    """A fresh, unguessable label for /new/ (16 URL-safe characters)."""
-    return secrets.token_urlsafe(12)
+    """A fresh, unguessable label for /new/, easy to read out and type."""
+    return "-".join("".join(secrets.choice(LABEL_ALPHABET) for _ in range(LABEL_GROUP_SIZE))
+                    for _ in range(LABEL_GROUPS))
 
 
 class RoomQuerySet(models.QuerySet):

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponseBadRequest, HttpResponseForbidden, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_safe
 
 from chat.errors import ClientError, json_errors
 from chat.frames import parse_count
@@ -24,7 +24,10 @@ API_MAX_LIMIT = 500
 NEW_ROOM_ATTEMPTS = 3
 
 
-@require_GET
+# Pages and the API take GET and HEAD (require_safe): load balancers,
+# monitors and `curl -I` check with HEAD. /new/ stays GET only: each
+# request makes a new room, which a check must not.
+@require_safe
 def index(request):
     """The room list; ?room=<label> (the "join a room" form) goes to that room."""
     wanted = request.GET.get("room", "").strip()
@@ -58,7 +61,7 @@ def new_room(request):
             log.warning("Random room label collided; drawing another")
 
 
-@require_GET
+@require_safe
 def chat_room(request, label):
     # Rooms are created on first visit, etherpad style.
     room, created = Room.objects.get_or_create(label=label)
@@ -79,7 +82,7 @@ def chat_room(request, label):
     })
 
 
-@require_GET
+@require_safe
 @json_errors
 def room_messages(request, label):
     """GET /api/rooms/<label>/messages/?after=<id>&limit=<n>: the first `limit`

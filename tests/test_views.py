@@ -1,5 +1,6 @@
 """HTTP pages and the message API, through Django's test client."""
 import datetime
+import re
 from unittest import mock
 
 from django.db import IntegrityError
@@ -7,7 +8,7 @@ from django.db import IntegrityError
 from django.test import TestCase
 from django.utils import timezone
 
-from chat.models import Message, Room
+from chat.models import LABEL_ALPHABET, Message, Room
 
 
 class IndexTests(TestCase):
@@ -41,6 +42,21 @@ class IndexTests(TestCase):
         self.assertEqual(self.client.post("/").status_code, 405)
 
 
+class HeadTests(TestCase):
+    """Load balancers, monitors and `curl -I` check pages with HEAD."""
+
+    def test_pages_and_the_api_answer_head_like_get_without_a_body(self):
+        Room.objects.create(label="lobby")
+        for path in ["/", "/lobby/", "/api/rooms/lobby/messages/"]:
+            get, head = self.client.get(path), self.client.head(path)
+            self.assertEqual((head.status_code, head["Content-Type"]), (200, get["Content-Type"]), path)
+            self.assertEqual(head.content, b"", path)
+
+    def test_head_of_new_makes_no_room(self):
+        self.assertEqual(self.client.head("/new/").status_code, 405)
+        self.assertFalse(Room.objects.exists())
+
+
 class NewRoomTests(TestCase):
     def test_new_creates_a_random_room_and_redirects_to_it(self):
         first = self.client.get("/new/")
@@ -50,6 +66,13 @@ class NewRoomTests(TestCase):
         label = first["Location"].strip("/")
         self.assertTrue(Room.objects.filter(label=label).exists())
         self.assertEqual(self.client.get(first["Location"]).status_code, 200)
+
+    def test_new_room_names_can_be_read_aloud_and_typed_on_a_phone(self):
+        labels = [self.client.get("/new/")["Location"].strip("/") for _ in range(20)]
+        for label in labels:
+            self.assertRegex(label, r"^[%s]{4}-[%s]{4}-[%s]{4}$" % ((LABEL_ALPHABET,) * 3))
+        used = set("".join(labels))
+        self.assertFalse(used & set("ilo01ILO"), "look-alike characters in %s" % labels)
 
 
 class NewRoomFailureTests(TestCase):
@@ -154,3 +177,34 @@ class MessageApiTests(TestCase):
             response = self.get(query)
             self.assertEqual(response.status_code, 400, query)
             self.assertEqual(response.json()["code"], "invalid_parameter", query)
+
+
+class SignUpTests(TestCase):
+    PASSWORD = "a long enough passphrase 42"
+
+    def sign_up(self, next_url, username="ann"):
+        return self.client.post("/accounts/signup/", {
+            "username": username, "password1": self.PASSWORD, "password2": self.PASSWORD, "next": next_url})
+
+    def account_links(self, path):
+        html = self.client.get(path).content.decode()
+        return re.findall(r'<a href="(/accounts/(?:login|signup)/[^"]*)">Sign (?:in|up)</a>', html)
+
+    def test_sign_up_returns_to_the_room_it_started_from(self):
+        room_links = self.account_links("/lobby/")
+        self.assertEqual(room_links, ["/accounts/login/?next=/lobby/", "/accounts/signup/?next=/lobby/"])
+        response = self.sign_up("/lobby/")
+        self.assertEqual((response.status_code, response["Location"]), (302, "/lobby/"))
+
+    def test_the_way_back_is_kept_from_sign_in_to_sign_up_and_back(self):
+        # Every sign-in and sign-up link on those pages, the header's too.
+        expected_signup = "/accounts/signup/?next=/lobby/"
+        self.assertIn(expected_signup, self.account_links("/accounts/login/?next=/lobby/"))
+        self.assertIn("/accounts/login/?next=/lobby/", self.account_links("/accounts/signup/?next=/lobby/"))
+        self.assertNotIn("next=/accounts/", " ".join(self.account_links("/accounts/login/")))
+
+    def test_sign_up_never_sends_the_browser_to_another_site(self):
+        for number, unsafe in enumerate(["https://evil.example.com/", "//evil.example.com/", "javascript:alert(1)"]):
+            self.client.logout()
+            response = self.sign_up(unsafe, username="ann%d" % number)
+            self.assertEqual((response.status_code, response["Location"]), (302, "/"), unsafe)

@@ -1,0 +1,145 @@
+"""
+The benchmark harness's one command (issue 13):
+
+    .venv/bin/python -m bench run --quick     # every workload, three servers, < 5 minutes
+    .venv/bin/python -m bench run             # the full run (about half an hour)
+    .venv/bin/python -m bench report          # docs/performance.md again from bench/results/performance.json
+
+Options of run: --servers project,peer,bare; --workloads w0,w1,...; --no-postgresql;
+--output PATH (default docs/performance.md; '' writes no report); --keep (keep the
+run directory with every process's log).
+"""
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+from bench.harness import deps  # noqa: E402
+
+deps.ensure()
+
+from bench.harness import report, stacks, workloads  # noqa: E402
+from tests.support.processes import ProcessGroup  # noqa: E402
+
+RESULTS = os.path.join(REPO, "bench", "results", "performance.json")
+WORKLOADS = {
+    "w0": workloads.w0, "handshake": workloads.handshakes, "w1": workloads.w1, "w1_large": workloads.w1_large,
+    "w2": workloads.w2, "w3": workloads.w3, "w4": workloads.w4, "w5": workloads.w5,
+}
+ON_POSTGRESQL = ("w1", "w5")
+
+
+def raise_fd_limit():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def machine():
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "chat", "proj", "deploy", "asgi.py", "routing.py",
+                            "requirements.txt"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    with open("/proc/loadavg") as handle:
+        load = handle.read().split()[:3]
+    return {"nproc": os.cpu_count(), "cpu": model, "python": platform.python_version(),
+            "kernel": platform.release(), "commit": commit, "server_code_modified": bool(dirty),
+            "load_before": load, "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def run(args):
+    sizes = workloads.Sizes(args.quick)
+    chosen = args.workloads.split(",") if args.workloads else list(WORKLOADS)
+    servers = args.servers.split(",")
+    fds = raise_fd_limit()
+    data = {"meta": dict(machine(), command=" ".join(["python -m bench"] + sys.argv[1:]), quick=args.quick,
+                         fd_limit=fds), "versions": {}, "runs": {}}
+    workdir = tempfile.mkdtemp(prefix="bench-run-")
+    started = time.monotonic()
+    print("bench: run directory %s (logs)" % workdir, flush=True)
+    try:
+        for server in servers:
+            databases = ["sqlite"] + (["postgresql"] if server != "bare" and not args.no_postgresql else [])
+            for database in databases:
+                names = [name for name in chosen if database == "sqlite" or name in ON_POSTGRESQL]
+                if not names:
+                    continue
+                print("== %s on %s" % (server, database), flush=True)
+                with stacks.STACKS[server](os.path.join(workdir, "%s-%s" % (server, database)), database) as stack:
+                    data["versions"].setdefault(server, stack.versions())
+                    if database == "postgresql":
+                        data["versions"][server]["postgresql"] = stacks.postgres_version()
+                    for name in names:
+                        print("  %s" % name, flush=True)
+                        try:
+                            result = asyncio.run(WORKLOADS[name](stack, sizes))
+                        except Exception as error:
+                            traceback.print_exc()
+                            result = {"error": "%s: %s" % (type(error).__name__, error)}
+                        data["runs"].setdefault(server, {}).setdefault(database, {})[name] = result
+        if "redis" in chosen or not args.workloads:
+            print("== redis-benchmark", flush=True)
+            with ProcessGroup(os.path.join(workdir, "redis-benchmark")) as group:
+                data["redis_benchmark"] = workloads.redis_benchmark(group)
+    finally:
+        data["meta"]["seconds"] = time.monotonic() - started
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print("bench: %.0f s in all" % data["meta"]["seconds"], flush=True)
+    if args.output:
+        with open(RESULTS, "w") as handle:
+            json.dump(data, handle, indent=1, sort_keys=True, default=str)
+        report.write(data, os.path.join(REPO, args.output))
+        print("bench: wrote %s and %s" % (args.output, os.path.relpath(RESULTS, REPO)), flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="action", required=True)
+    run_parser = sub.add_parser("run", help="start the servers, run the workloads, write the report")
+    run_parser.add_argument("--quick", action="store_true", help="small sizes and short steps (< 5 minutes)")
+    run_parser.add_argument("--servers", default="project,peer,bare")
+    run_parser.add_argument("--workloads", default="", help="comma-separated: %s,redis" % ",".join(WORKLOADS))
+    run_parser.add_argument("--no-postgresql", action="store_true")
+    run_parser.add_argument("--output", default="docs/performance.md")
+    run_parser.add_argument("--keep", action="store_true", help="keep the run directory and its logs")
+    sub.add_parser("report", help="write docs/performance.md from bench/results/performance.json")
+    args = parser.parse_args()
+
+    def terminate(signum, frame):
+        raise KeyboardInterrupt("signal %d" % signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+    if args.action == "run":
+        run(args)
+    else:
+        with open(RESULTS) as handle:
+            report.write(json.load(handle), os.path.join(REPO, "docs", "performance.md"))
+
+
+if __name__ == "__main__":
+    main()

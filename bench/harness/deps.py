@@ -1,0 +1,30 @@
+"""The harness's own packages, kept out of the project's venv: bench/requirements.txt
+installed with `pip install --target bench/.deps` and put at the end of sys.path
+(the venv's own packages win on any overlap)."""
+import os
+import subprocess
+import sys
+
+BENCH = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEPS = os.path.join(BENCH, ".deps")
+REQUIREMENTS = os.path.join(BENCH, "requirements.txt")
+STAMP = os.path.join(DEPS, ".requirements")
+
+
+def ensure():
+    """Install bench/requirements.txt into bench/.deps when it changed, and import from there."""
+    with open(REQUIREMENTS) as handle:
+        wanted = handle.read()
+    try:
+        with open(STAMP) as handle:
+            installed = handle.read()
+    except OSError:
+        installed = None
+    if installed != wanted:
+        print("bench: installing bench/requirements.txt into bench/.deps", flush=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--upgrade", "--target", DEPS,
+                        "-r", REQUIREMENTS], check=True)
+        with open(STAMP, "w") as handle:
+            handle.write(wanted)
+    if DEPS not in sys.path:
+        sys.path.append(DEPS)

@@ -1,0 +1,2 @@
+def write(data, path):
+    pass

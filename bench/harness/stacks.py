@@ -1,0 +1,269 @@
+"""
+The servers under test, each a context manager that starts its processes in
+a ProcessGroup (tests/support/processes.py: own session, stopped by pid,
+SIGTERM then SIGKILL, also when start-up fails half-way, on Ctrl-C and at
+exit) and says how to reach them and which pid plays which role:
+
+    ProjectStack  this project as it ships: deploy/daphne.sh, WORKER_PROCESSES
+                  x deploy/worker.sh (deploy/lib.sh's default, what supervisord
+                  runs), deploy/presence.sh, a private redis-server, SQLite or a
+                  private PostgreSQL; the shipped budgets and settings
+    PeerStack     the Channels 4 peer (bench/peer) in bench/.peer-venv: one
+                  Daphne 4, a private redis-server, SQLite or PostgreSQL
+    BareStack     the bare websockets broadcast server (bench/harness/bare.py)
+
+Never the machine's Redis (6379) or PostgreSQL (5432): every server gets a
+free port of its own.
+"""
+import concurrent.futures
+import importlib.metadata
+import os
+import re
+import shutil
+import subprocess
+import sys
+import urllib.request
+
+from tests.support.postgres import start_postgres
+from tests.support.processes import (REPO_ROOT, ProcessGroup, ProcessError, chat_environment, free_port,
+                                     http_status, prepare_database, start_daphne, start_listening, start_redis,
+                                     tcp_connectable, wait_until)
+
+from bench.harness import deps
+
+BENCH = os.path.join(REPO_ROOT, "bench")
+PEER_DIR = os.path.join(BENCH, "peer")
+PEER_VENV = os.path.join(BENCH, ".peer-venv")
+PEER_REQUIREMENTS = os.path.join(PEER_DIR, "requirements.txt")
+WORKER_READY_LINE = "Running worker against channel layer"
+
+
+def shipped_default(variable):
+    """A process count as deploy/lib.sh (and so supervisord.conf) defaults it."""
+    with open(os.path.join(REPO_ROOT, "deploy", "lib.sh")) as handle:
+        match = re.search(r'^: "\$\{%s:=(\d+)\}"' % variable, handle.read(), re.M)
+    if match is None:
+        raise ProcessError("deploy/lib.sh has no default for %s" % variable)
+    return int(match.group(1))
+
+
+def redis_version():
+    out = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout
+    match = re.search(r"v=(\S+)", out)
+    return match.group(1) if match else out.strip()
+
+
+def postgres_version():
+    from tests.support.postgres import postgres_program
+    try:
+        return subprocess.run([postgres_program("postgres"), "--version"], capture_output=True,
+                              text=True).stdout.strip().split()[-1]
+    except Exception:
+        return "?"
+
+
+class Stack:
+    """What every server under test offers the workloads."""
+
+    name = "?"
+    title = "?"
+    has_presence = False
+
+    def __init__(self, workdir, database="sqlite"):
+        self.workdir = workdir
+        self.database = database
+        self.group = None
+        self.http_port = None
+        self.postgres = None
+        self._roles = {}
+
+    def __enter__(self):
+        self.group = ProcessGroup(self.workdir)
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def stop(self):
+        try:
+            if self.group is not None:
+                self.group.stop_all()
+        finally:
+            if self.postgres is not None:
+                shutil.rmtree(self.postgres.data_dir, ignore_errors=True)
+
+    def ws_url(self, label, after=None):
+        url = "ws://127.0.0.1:%d/chat/%s/" % (self.http_port, label)
+        return url if after is None else url + "?after=%d" % after
+
+    def roles(self):
+        """{role: (pid, whole tree?)} of every server process."""
+        return dict(self._roles)
+
+    def create_rooms(self, labels):
+        """GET /<label>/ creates a room (chat/views.py; the peer does the same)."""
+        def visit(label):
+            with urllib.request.urlopen("http://127.0.0.1:%d/%s/" % (self.http_port, label), timeout=60) as r:
+                r.read()
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(visit, labels))
+
+    def logs(self):
+        return self.group.logs() if self.group else ""
+
+    def _start_database(self):
+        if self.database == "postgresql":
+            self.postgres = start_postgres(self.group)
+            self._roles["postgres"] = (self.postgres.process.pid, True)
+            return self.postgres.create_database("bench")
+        return None
+
+
+class ProjectStack(Stack):
+    name = "project"
+    title = "this project (Channels 1.x worker mode)"
+    has_presence = True
+
+    def start(self):
+        redis, redis_port = start_redis(self.group)
+        self._roles["redis"] = (redis.pid, False)
+        self.redis_port = redis_port
+        overrides = {}
+        url = self._start_database()
+        if url:
+            overrides["DATABASE_URL"] = url
+        # shipped_budgets: the per-socket and per-address budgets as shipped.
+        env = chat_environment(self.group.workdir, redis_port, shipped_budgets=True, **overrides)
+        self.env = env
+        prepare_database(self.group, env)
+        self.workers = []
+        for number in range(1, shipped_default("WORKER_PROCESSES") + 1):
+            worker = self.group.start("worker-%d" % number, [os.path.join(REPO_ROOT, "deploy", "worker.sh")], env=env)
+            self.workers.append(worker)
+        for worker in self.workers:
+            worker.wait_for_log(WORKER_READY_LINE, 90)
+        daphne, self.http_port = start_daphne(self.group, env)
+        self._roles["daphne"] = (daphne.pid, False)
+        for number, worker in enumerate(self.workers, 1):
+            self._roles["worker-%d" % number] = (worker.pid, False)
+        presence = self.group.start("presence", [os.path.join(REPO_ROOT, "deploy", "presence.sh")], env=env)
+        presence.wait_for_log("Pushing presence", 60)
+        self._roles["presence"] = (presence.pid, False)
+
+    def versions(self):
+        names = ["Django", "channels", "daphne", "asgi_redis", "asgiref", "redis", "msgpack-python", "Twisted",
+                 "autobahn", "psycopg2-binary"]
+        found = {name: _version(name) for name in names}
+        found["redis-server"] = redis_version()
+        found["processes"] = "1 Daphne, %d workers (WORKER_PROCESSES), runpresence" % len(self.workers)
+        return found
+
+
+def _version(name):
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "-"
+
+
+def ensure_peer_venv():
+    """bench/.peer-venv with bench/peer/requirements.txt, made once (again when the file changes)."""
+    stamp = os.path.join(PEER_VENV, ".requirements")
+    with open(PEER_REQUIREMENTS) as handle:
+        wanted = handle.read()
+    try:
+        with open(stamp) as handle:
+            if handle.read() == wanted:
+                return
+    except OSError:
+        pass
+    print("bench: creating bench/.peer-venv from bench/peer/requirements.txt", flush=True)
+    base = getattr(sys, "_base_executable", sys.executable)
+    subprocess.run([base, "-m", "venv", "--clear", PEER_VENV], check=True)
+    subprocess.run([os.path.join(PEER_VENV, "bin", "python"), "-m", "pip", "install", "-q", "-r", PEER_REQUIREMENTS],
+                   check=True)
+    with open(stamp, "w") as handle:
+        handle.write(wanted)
+
+
+class PeerStack(Stack):
+    name = "peer"
+    title = "Channels 4 peer (Daphne 4.2, channels 4.3, channels_redis 4.3, Django 5.2)"
+
+    def start(self):
+        ensure_peer_venv()
+        redis, redis_port = start_redis(self.group)
+        self._roles["redis"] = (redis.pid, False)
+        url = self._start_database()
+        env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "PEER_"))}
+        env.update({
+            "DJANGO_SETTINGS_MODULE": "peerchat.settings",
+            "PEER_REDIS_URL": "redis://127.0.0.1:%d/0" % redis_port,
+            "PEER_DATABASE": url or os.path.join(self.group.workdir, "peer.sqlite3"),
+            "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
+        })
+        python = os.path.join(PEER_VENV, "bin", "python")
+        self.group.run("peer-migrate", [python, "manage.py", "migrate", "--noinput"], env=env, cwd=PEER_DIR)
+
+        def argv(port):
+            return [os.path.join(PEER_VENV, "bin", "daphne"), "-b", "127.0.0.1", "-p", port,
+                    "peerchat.asgi:application"]
+
+        def serves(port):
+            return tcp_connectable("127.0.0.1", port) and http_status("127.0.0.1", port, "/ready/") == 200
+
+        daphne, self.http_port = self._listen("peer-daphne", argv, serves, env, PEER_DIR)
+        self._roles["daphne"] = (daphne.pid, False)
+
+    def _listen(self, name, argv, ready, env, cwd):
+        for attempt in range(3):
+            port = free_port()
+            process = self.group.start(name, argv(port), env=env, cwd=cwd)
+            try:
+                wait_until(lambda: ready(port), 60, "%s on %d" % (name, port), watch=[process])
+                return process, port
+            except ProcessError:
+                if attempt == 2 or "address already in use" not in process.log_text().lower():
+                    raise
+                process.stop()
+
+    def versions(self):
+        python = os.path.join(PEER_VENV, "bin", "python")
+        code = ("import importlib.metadata as m\nfor n in ['Django','channels','channels_redis','daphne','Twisted',"
+                "'autobahn','redis','msgpack','psycopg2-binary']: print(n, m.version(n))")
+        out = subprocess.run([python, "-c", code], capture_output=True, text=True).stdout
+        found = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+        found["redis-server"] = redis_version()
+        found["processes"] = "1 Daphne 4"
+        return found
+
+
+class BareStack(Stack):
+    name = "bare"
+    title = "bare asyncio websockets server"
+
+    def start(self):
+        env = dict(os.environ, PYTHONPATH=REPO_ROOT, PYTHONUNBUFFERED="1")
+
+        def argv(port):
+            return [sys.executable, "-m", "bench.harness.bare", "--port", port]
+
+        process, self.http_port = start_listening(
+            self.group, "bare", argv, lambda port: tcp_connectable("127.0.0.1", port), 60, env=env)
+        self._roles["server"] = (process.pid, False)
+
+    def create_rooms(self, labels):
+        pass  # rooms exist when a socket names them
+
+    def versions(self):
+        import websockets
+        return {"websockets": websockets.__version__, "processes": "1 asyncio process"}
+
+
+STACKS = {"project": ProjectStack, "peer": PeerStack, "bare": BareStack}

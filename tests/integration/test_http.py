@@ -39,7 +39,7 @@ def test_new_redirects_to_a_fresh_room_whose_page_then_loads(http_get, db):
     first, second = http_get("/new/"), http_get("/new/")
     assert first.status == second.status == 302
     location = first.headers["Location"]
-    match = re.fullmatch(r"/([-\w]{16})/", location)
+    match = re.fullmatch(r"/([2-9a-hjkmnp-z]{4}(?:-[2-9a-hjkmnp-z]{4}){2})/", location)  # no i, l, 1, o, 0
     assert match, location
     assert location != second.headers["Location"]
     label = match.group(1)
@@ -168,10 +168,17 @@ def test_non_get_methods_are_refused_and_create_nothing(http, db):
     # check (403) before the view's method check (405).
     assert response.status == 403, response
     assert "Location" not in response.headers
-    assert http("HEAD", "/").status == 405
+    assert http("HEAD", "/new/").status == 405
     label = unique_label("posted")
     assert http("POST", "/%s/" % label, data=b"").status == 403
     assert db.rooms(label) == []
+
+
+def test_head_answers_200_through_daphne_and_a_worker_as_curl_I_and_load_balancers_check(new_room, http):
+    label = new_room("head")
+    for path in ["/", "/%s/" % label, "/api/rooms/%s/messages/" % label]:
+        response = http("HEAD", path)
+        assert (response.status, response.body) == (200, b""), path
 
 
 def test_unknown_host_header_is_refused(http_get):

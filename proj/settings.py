@@ -101,8 +101,10 @@ if DATABASES["default"]["ENGINE"] in ("django.db.backends.postgresql", "django.d
     # Django 2.2's backend with the psycopg2 2.9 fix (proj/postgresql/base.py).
     DATABASES["default"]["ENGINE"] = "proj.postgresql"
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Several worker processes write to one SQLite file; wait for the write
-    # lock instead of failing a chat message with "database is locked".
+    # Write-ahead log, for several worker processes on one file (proj/sqlite3/base.py).
+    DATABASES["default"]["ENGINE"] = "proj.sqlite3"
+    # Wait for the write lock instead of failing a chat message with
+    # "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 
 # No Redis: the in-memory layer, which lives inside one process and so serves

@@ -55,7 +55,7 @@ def test_development_needs_nothing_set():
     seen = settings_with()
     assert seen["debug"] is True
     assert seen["layer"] == "asgiref.inmemory.ChannelLayer"
-    assert seen["db"] == "django.db.backends.sqlite3"
+    assert seen["db"] == "proj.sqlite3"
     assert seen["db_name"] == os.path.join(ROOT, "db.sqlite3")
 
 

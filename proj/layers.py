@@ -23,6 +23,7 @@ and catches up, instead of staying open and deaf.
 """
 import gc
 import logging
+import math
 import time
 
 import redis
@@ -48,15 +49,16 @@ class TokenBucket:
         self.stamp = now
 
     def take(self, rate, burst, now):
-        """0 when a token was there; else the seconds until the debt is paid
-        (over budget); None once the debt is over a quarter burst."""
+        """0 when a token was there; else (over budget) the seconds until
+        the next frame would find one: the debt paid and a token more; None
+        once the debt is over a quarter burst."""
         self.tokens = min(burst, self.tokens + (now - self.stamp) * rate) - 1
         self.stamp = now
         if self.tokens >= 0:
             return 0
         if self.tokens < -max(1.0, burst / 4.0):
             return None
-        return -self.tokens / rate
+        return (1 - self.tokens) / rate
 
     def full(self, rate, burst, now):
         return self.tokens + (now - self.stamp) * rate >= burst
@@ -245,7 +247,7 @@ class ChatChannelLayer(RedisChannelLayer):
             log.warning("Closing %s (client %s): far over its frame budget", reply_channel, address)
             raise self.ChannelFull("frame rate of %s" % reply_channel)
         if max(waits) > 0:
-            return dict(message, **{RETRY_AFTER_KEY: round(max(waits), 1) or 0.1})
+            return dict(message, **{RETRY_AFTER_KEY: _tenths_up(max(waits))})
         return message
 
     def _prune(self, now):
@@ -257,6 +259,12 @@ class ChatChannelLayer(RedisChannelLayer):
                                        (self._address_connects, self.connect_limit)):
             for address in [a for a, bucket in buckets.items() if bucket.full(rate, burst, now)]:
                 del buckets[address]
+
+
+def _tenths_up(seconds):
+    """Seconds in tenths, rounded up: a client that waits what it is told
+    is let through (rounding down would have it refused again)."""
+    return max(0.1, math.ceil(round(seconds * 10, 6)) / 10)
 
 
 def _address_of(message):

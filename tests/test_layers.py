@@ -67,8 +67,10 @@ def test_a_socket_over_its_budget_is_marked_then_closed_and_its_neighbour_is_not
     with pytest.raises(chat.ChannelFull):  # further still: closed
         frame(chat, "daphne.response.x!flood", order=11)
     frame(chat, "daphne.response.x!calm")
+    # Each marked frame says how long until the next one goes through: its
+    # debt paid (1, then 2 tokens at 2 a second) and a token more.
     assert delivered(chat) == [("daphne.response.x!flood", None)] * 8 + [
-        ("daphne.response.x!flood", 0.5), ("daphne.response.x!flood", 1.0), ("daphne.response.x!calm", None)]
+        ("daphne.response.x!flood", 1.0), ("daphne.response.x!flood", 1.5), ("daphne.response.x!calm", None)]
 
 
 def test_a_closed_socket_gets_the_disconnect_daphne_does_not_send(layer):
@@ -108,9 +110,33 @@ def test_a_marked_socket_that_waits_is_served_again(layer, clock):
     connect(chat, "daphne.response.x!eager")
     for order in range(4):
         frame(chat, "daphne.response.x!eager", order=order + 1)
-    clock.now += 1.0  # the debt of one, and one more token
+    [*_, (_, retry_after)] = delivered(chat)
+    assert retry_after == 1.0  # the debt of one, and one more token, at 2 a second
+    clock.now += retry_after
     frame(chat, "daphne.response.x!eager", order=5)
-    assert [wait for _, wait in delivered(chat)] == [None, None, None, 0.5, None]
+    assert delivered(chat) == [("daphne.response.x!eager", None)]
+
+
+def test_retry_after_is_never_shorter_than_the_wait_that_lets_the_next_frame_through(layer, clock):
+    # Whatever the rates and the spacing: a client that waits retry_after
+    # after a marked frame has its next frame go through unmarked.
+    for rate, burst, gap in [(2, 3, 0.0), (3, 10, 0.05), (5, 20, 0.01), (7, 4, 0.13), (1, 1, 0.0)]:
+        chat = layer(frame_rate=rate, frame_burst=burst)
+        reply_channel = "daphne.response.x!r%s" % rate
+        connect(chat, reply_channel)
+        order = 0
+        while True:
+            order += 1
+            frame(chat, reply_channel, order=order)
+            [(_, retry_after)] = delivered(chat)
+            if retry_after is not None:
+                break
+            clock.now += gap
+        assert retry_after * 10 == int(retry_after * 10 + 1e-9)  # in tenths
+        clock.now += retry_after
+        frame(chat, reply_channel, order=order + 1)
+        assert delivered(chat) == [(reply_channel, None)], (rate, burst, gap, retry_after)
+        clock.now += 3600  # a full bucket for the next case
 
 
 def test_a_frame_over_the_size_limit_is_refused(layer):
@@ -138,16 +164,18 @@ def test_reconnecting_does_not_reset_an_address_budget(layer, clock):
         connect(chat, "daphne.response.x!three", "10.0.0.9")
     connect(chat, "daphne.response.x!other", "10.0.0.10")  # another client is not affected
     frame(chat, "daphne.response.x!other")
-    assert [wait for _, wait in delivered(chat)] == [None, None, 1.0, None]
+    assert [wait for _, wait in delivered(chat)] == [None, None, 2.0, None]
 
 
 def test_only_an_interface_server_meters(redis_url, clock):
     # Workers put parked frames back on websocket.receive (enforce_ordering):
     # those must never be refused.
-    worker_layer = ChatChannelLayer(hosts=[redis_url], clock=clock, frame_rate=1, frame_burst=1, capacity=500)
+    worker_layer = ChatChannelLayer(hosts=[redis_url], clock=clock, frame_rate=1, frame_burst=1, capacity=500,
+                                    max_frame_size=10)
     worker_layer.flush()
     for order in range(20):
-        frame(worker_layer, "daphne.response.x!parked", order=order + 1)
+        frame(worker_layer, "daphne.response.x!parked", text="z" * 20, order=order + 1)
+    assert delivered(worker_layer) == [("daphne.response.x!parked", None)] * 20
 
 
 def test_zero_turns_a_budget_off(layer):
@@ -155,6 +183,7 @@ def test_zero_turns_a_budget_off(layer):
     connect(chat, "daphne.response.x!free")
     for order in range(50):
         frame(chat, "daphne.response.x!free", text="y" * 1000, order=order + 1)
+    assert delivered(chat) == [("daphne.response.x!free", None)] * 50
 
 
 def test_idle_address_budgets_are_forgotten(layer, clock):

@@ -5,6 +5,9 @@
 #
 #   deploy/release.sh
 #
+# The Procfile's release line runs this too (on Heroku the build has
+# collected the static files already; collecting again finds them unchanged).
+#
 # Environment: VENV, CHAT_ENV_FILE and the Django settings (deploy/env.example);
 # REDIS_URL is not needed here.
 set -eu

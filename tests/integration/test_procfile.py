@@ -1,6 +1,8 @@
 """
-The Procfile as Heroku runs it, under honcho: the build's collectstatic,
-the `release` line, then `web` on $PORT, the split worker pools
+The Procfile as Heroku runs it, and as docs/deployment.md runs it on a
+laptop, under honcho: the `release` line (migrate and collectstatic, with
+the project's venv although it is not on PATH), then `web` on $PORT, the
+split worker pools
 (`socketworker` and `backgroundworker`, README "Worker pools"; `worker` is
 the same deploy/worker.sh that supervisord runs) and `presence`, against
 PostgreSQL and Redis. Chat, the history API and a static file (WhiteNoise,
@@ -29,10 +31,15 @@ def heroku(tmp_path_factory, postgres_server):
         _, redis_port = start_redis(group)
         env = chat_environment(group.workdir, redis_port,
                                DATABASE_URL=postgres_server.create_database("chat_heroku"), PORT=free_port())
-        # Heroku's dynos run commands from the slug with its Python first on PATH.
-        env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+        # As in a shell where the venv is not activated: every line must find
+        # the project's Python itself (deploy/lib.sh), not a `python` on PATH
+        # (the machine's has no Django). Heroku has no venv: its Python is first on PATH.
+        venv_bin = os.path.dirname(sys.executable)
+        env["PATH"] = os.pathsep.join(entry for entry in env.get("PATH", "").split(os.pathsep)
+                                      if entry and os.path.realpath(entry) != os.path.realpath(venv_bin))
+        if os.path.realpath(sys.prefix) != os.path.realpath(os.path.join(REPO_ROOT, ".venv")):
+            env["VENV"] = sys.prefix  # the tests run from a venv elsewhere: name it
         honcho = venv_program("honcho")
-        group.run("collectstatic", [sys.executable, "manage.py", "collectstatic", "--noinput"], env=env)
         group.run("honcho-release", [honcho, "-f", PROCFILE, "start", "release"], env=env)
         dynos = group.start("honcho", [honcho, "-f", PROCFILE, "start",
                                        "-c", "web=1,socketworker=1,backgroundworker=1,presence=1",
@@ -48,7 +55,8 @@ def test_release_migrated_and_web_and_split_worker_pools_serve_chat(heroku):
     log = dynos.log_text()
     for dyno in ["web.1", "socketworker.1", "backgroundworker.1", "presence.1"]:
         assert dyno in log, log
-    assert "Apply all migrations" in open(os.path.join(group.workdir, "honcho-release.log")).read()
+    release = open(os.path.join(group.workdir, "honcho-release.log")).read()
+    assert "Apply all migrations" in release and "static files copied" in release, release
 
     base = "http://127.0.0.1:%d" % port
     label = "heroku-room"

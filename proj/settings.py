@@ -227,8 +227,18 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"},
     },
+    "filters": {
+        # channels' commands give Daphne's loggers a handler of their own
+        # (channels.log.setup_logger) and leave them propagating: under
+        # runserver each Daphne line came out twice, in two formats. The
+        # console skips a record that a handler of its own logger wrote.
+        "not_written_yet": {
+            "()": lambda get_logger: lambda record: not get_logger(record.name).handlers,
+            "get_logger": "ext://logging.getLogger",
+        },
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["not_written_yet"]},
     },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {

@@ -8,6 +8,7 @@ JavaScript error. Screenshots of the main states go to tests/screenshots/
 (git-ignored), for a reviewer to look at.
 """
 import json
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -42,14 +43,15 @@ def browser():
 
 @pytest.fixture
 def open_page(stack, browser):
-    """open_page(path, viewport=None, cookies_of=None) -> a page in a context of
-    its own (a person), loaded and connected. At the end of the test no
+    """open_page(path, viewport=None, cookies_of=None, setup=None, **context_options)
+    -> a page in a context of its own (a person), loaded and connected;
+    setup(page) runs before it loads. At the end of the test no
     page may have logged a JavaScript error (refused connections aside,
     while a test has Daphne down)."""
     contexts, pages = [], []
 
-    def _open(path, viewport=None, cookies_of=None):
-        context = browser.new_context(viewport=viewport or {"width": 1100, "height": 720})
+    def _open(path, viewport=None, cookies_of=None, setup=None, **context_options):
+        context = browser.new_context(viewport=viewport or {"width": 1100, "height": 720}, **context_options)
         contexts.append(context)
         if cookies_of is not None:
             context.add_cookies([{"name": cookie.name, "value": cookie.value, "url": stack.base_url}
@@ -59,6 +61,8 @@ def open_page(stack, browser):
         page.dialogs = []
         page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
         pages.append(page)
+        if setup is not None:
+            setup(page)
         page.goto(stack.url(path))
         if page.locator("#status").count():
             expect(page.locator("#status")).to_have_attribute("data-state", "connected")
@@ -111,7 +115,9 @@ def test_two_people_chat_live_and_another_room_hears_nothing(stack, open_page, n
         expect(page.locator("#transcript .text")).to_have_text(expected)
     # Grouped by sender: Ada's two messages are apart, so three headings.
     expect(ada.locator("#transcript .message:not(.continued) .handle")).to_have_text(["Ada", "Grace", "Ada"])
-    expect(ada.locator("#presence-guests")).to_have_text("2 guests")
+    # Guests are counted by the server, nameless; each page names itself.
+    expect(ada.locator("#presence-list li")).to_have_text(["Ada (you)"])
+    expect(ada.locator("#presence-guests")).to_have_text("and 1 guest")
     expect(ada.locator("#status")).to_have_text("Connected")
     screenshot(ada, "room")  # docs/screenshots/room.png, the README's, is a copy of one
 
@@ -182,6 +188,40 @@ def test_a_phone_sized_window_has_no_horizontal_scrolling(open_page, new_room):
     expect_no_horizontal_scroll(page)
 
 
+def test_here_now_shows_once_presence_comes_and_a_guest_page_names_itself(open_page, new_room):
+    label = new_room("page-presence")
+
+    def without_presence_frames(page):  # as under runserver, where no runpresence runs
+        def route(socket):
+            server = socket.connect_to_server()
+            server.on_message(lambda frame: None if '"presence"' in str(frame) else socket.send(frame))
+        page.route_web_socket(re.compile(r"/chat/"), route)
+
+    alone = open_page("/%s/" % label, setup=without_presence_frames)
+    alone.fill("#handle", "Lin")
+    send(alone, "is anyone here?")
+    expect(alone.locator("#transcript .text")).to_have_text(["is anyone here?"])
+    alone.wait_for_timeout(2500)  # runpresence tells a room within two seconds
+    expect(alone.locator("#presence")).to_be_hidden()  # no empty "Here now"
+    expect(alone.locator("#presence-title")).to_be_hidden()
+
+    page = open_page("/%s/" % label)
+    expect(page.locator("#presence")).to_be_visible()
+    expect(page.locator("#presence-list li")).to_have_text(["You"])  # no name typed yet
+    expect(page.locator("#presence-guests")).to_have_text("and 1 guest")  # Lin
+    page.fill("#handle", "Max")
+    expect(page.locator("#presence-list li")).to_have_text(["Max (you)"])
+
+
+def test_the_shift_enter_hint_shows_only_where_there_is_a_keyboard(open_page, new_room):
+    label = new_room("page-touch")
+    desk = open_page("/%s/" % label)
+    expect(desk.locator("#composer-hint")).to_be_visible()
+    phone = open_page("/%s/" % label, viewport=PHONE, has_touch=True, is_mobile=True)
+    expect(phone.locator("#composer-hint")).to_be_hidden()
+    expect(phone.locator("#message")).to_be_visible()
+
+
 def test_the_pages_pass_an_automated_accessibility_check(open_page, new_room, join):
     label = new_room("page-axe")
     sock = join(label)
@@ -218,7 +258,7 @@ def test_signing_up_and_in_through_the_page_shows_who_is_signed_in(stack, open_p
     page.click("main button[type=submit]")
     expect(page.locator("#username")).to_have_text(name)
     expect(page.locator("h1")).to_have_text(label)  # back in the room
-    expect(page.locator("#presence-list li")).to_have_text([name])
+    expect(page.locator("#presence-list li")).to_have_text([name + " (you)"])
     send(page, "signed in now")
     expect(page.locator("#transcript .handle.user")).to_have_text([name])
 
@@ -237,7 +277,7 @@ def test_a_mention_from_another_room_shows_a_notification(stack, open_page, new_
     here, there = new_room("page-mentioned"), new_room("page-mentioning")
     page = open_page("/%s/" % here, cookies_of=reader)
     expect(page.locator("#username")).to_have_text(reader_name)
-    expect(page.locator("#presence-list li")).to_have_text([reader_name])
+    expect(page.locator("#presence-list li")).to_have_text([reader_name + " (you)"])
     chat = writer.socket(there)
     try:
         text = "@%s have a look at %s" % (reader_name, XSS)

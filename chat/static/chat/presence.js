@@ -1,13 +1,50 @@
-// Who is here (presence frames): signed-in users by name, the rest counted.
+// Who is here (presence frames from `manage.py runpresence`): signed-in
+// users by name, the rest counted as guests. The panel stays hidden until
+// the first frame: under runserver, or with no presence process running,
+// none ever comes, and an empty "Here now" would say the room is empty.
+//
+// The server knows guests only as a count (it learns no name at the
+// handshake), and that count includes this page. So this page lists
+// itself by the name typed here, "(you)", and counts only the others.
+const panel = document.getElementById("presence");
 const list = document.getElementById("presence-list");
 const guests = document.getElementById("presence-guests");
+const username = document.getElementById("composer").dataset.username || null;
+const handleInput = document.getElementById("handle");
+
+let last = null;
+
+function item(name, isYou) {
+  const entry = document.createElement("li");
+  if (isYou) {
+    entry.className = "you";
+    entry.textContent = name ? name + " (you)" : "You";
+  } else {
+    entry.textContent = name;
+  }
+  return entry;
+}
+
+function render() {
+  const names = last.users.map((name) => item(name, name === username));
+  let others = last.anonymous;
+  if (!username) {
+    // This page is one of the guests counted (at most, for a frame made
+    // just before its socket's connect was: the next one counts it).
+    others = Math.max(0, others - 1);
+    names.unshift(item(handleInput ? handleInput.value.trim() : "", true));
+  }
+  list.replaceChildren(...names);
+  const guestWord = others === 1 ? " guest" : " guests";
+  guests.textContent = others ? (names.length ? "and " : "") + others + guestWord : "";
+  panel.hidden = false;
+}
 
 export function showPresence(frame) {
-  list.replaceChildren(...frame.users.map((name) => {
-    const item = document.createElement("li");
-    item.textContent = name;
-    return item;
-  }));
-  const count = frame.anonymous;
-  guests.textContent = count ? (frame.users.length ? "and " : "") + count + (count === 1 ? " guest" : " guests") : "";
+  last = frame;
+  render();
+}
+
+if (handleInput) {
+  handleInput.addEventListener("input", () => { if (last) render(); });
 }

@@ -20,16 +20,26 @@ restarted has forgotten which sockets are in which room. When Daphne can
 read the layer again after an outage and a shard's run_id changed, every
 socket it holds is closed, so that its client reconnects, rejoins its room
 and catches up, instead of staying open and deaf.
+
+And fewer round trips to Redis than asgi_redis makes: a send is one script
+(asgi_redis: two), a receive one script when a message waits (three), a
+Group send one script per shard for all its members (two per member), and
+Daphne reads its process channel in Twisted mode, a batch at a time, on a
+thread of its own (proj/twisted_receive.py) instead of polling every 50 ms.
 """
 import gc
 import logging
 import math
+import random
 import time
+import uuid
 
 import redis
 from asgi_redis import RedisChannelLayer
+from asgi_redis.core import UnsupportedRedis
 
 from proj import socket_registry
+from proj.twisted_receive import TwistedReceiver
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +86,10 @@ class ChatChannelLayer(RedisChannelLayer):
     # stopping worker lets its wait end rather than drop what it may just
     # have taken (chat/worker.py), so an idle one stops within this.
     blpop_timeout = 1
+    GROUP_SEND_CHUNK = 500  # members per script call: Redis serves no one else meanwhile
+    # Daphne reads its process channel with receive_twisted (Twisted mode).
+    extensions = RedisChannelLayer.extensions + [
+        extension for extension in ["twisted"] if extension not in RedisChannelLayer.extensions]
 
     def __init__(self, frame_rate=0, frame_burst=0, address_frame_rate=0, address_frame_burst=0,
                  connect_rate=0, connect_burst=0, max_frame_size=0, clock=time.monotonic, **config):
@@ -100,23 +114,83 @@ class ChatChannelLayer(RedisChannelLayer):
             # while messages wait on the next: handshakes time out.
             # Block briefly instead (fractional timeouts: Redis 6 or later).
             self.blpop_timeout = self.SHARDED_BLOCK
+        connection = self.connection(0)
+        self.send_counted = connection.register_script(LUA_SEND)
+        self.send_many = connection.register_script(LUA_SEND_MANY)
+        self.take_many = connection.register_script(LUA_TAKE)
+        self.twisted_receiver = TwistedReceiver(self)
 
     def send_group(self, group, message):
-        """asgi_redis's, but a member whose reply channel is full is logged,
-        not skipped in silence: when one Daphne's process channel fills
+        """To every member, one script call per shard (asgi_redis: a send,
+        two round trips, per member), with the same capacity check for each.
+        A member whose reply channel is full is logged, not skipped in
+        silence: when one Daphne's process channel fills
         (CHANNEL_LAYER_REPLY_CAPACITY), its sockets miss broadcasts, and
         only this says so (README, "Worker pools")."""
         assert self.valid_group_name(group), "Group name not valid"
-        full = []
+        by_shard = {}
         for channel in self.group_channels(group):
-            try:
-                self.send(channel, message)
-            except self.ChannelFull:
-                full.append(channel)
+            index, sent = self._prepare_send(channel, message)
+            by_shard.setdefault(index, []).append((channel, sent))
+        full = []
+        for index, sends in by_shard.items():
+            for start in range(0, len(sends), self.GROUP_SEND_CHUNK):
+                chunk = sends[start:start + self.GROUP_SEND_CHUNK]
+                refused = self.send_many(
+                    keys=[], client=self.connection(index),
+                    args=[self.expiry, self.channel_statistics_expiry, self.global_statistics_expiry,
+                          self.stats_prefix, self.global_stats_key] + [
+                        value for _, sent in chunk for value in sent])
+                full.extend(chunk[position - 1][0] for position in refused)
         if full:
             log.warning("Group %s: %d member(s) not sent this message, their reply channel full (%s%s); "
                         "those sockets get it only when they catch up", group, len(full), full[0],
                         ", ..." if len(full) > 1 else "")
+
+    def group_channels(self, group):
+        """asgi_redis's, in one round trip instead of two."""
+        key = self._group_key(group)
+        pipeline = self.connection(self.consistent_hash(group)).pipeline(transaction=False)
+        pipeline.zremrangebyscore(key, 0, int(time.time()) - self.group_expiry)
+        pipeline.zrange(key, 0, -1)
+        return [member.decode("utf8") for member in pipeline.execute()[1]]
+
+    def _prepare_send(self, channel, message):
+        """Where a message to `channel` goes (a shard's index) and what the
+        send scripts need for it: asgi_redis's send, up to the Redis call."""
+        assert isinstance(message, dict), "message is not a dict"
+        assert self.valid_channel_name(channel), "Channel name not valid"
+        assert "__asgi_channel__" not in message
+        if "!" in channel:
+            # A process-specific channel: its process reads them all from one list.
+            message = dict(message, __asgi_channel__=channel)
+            channel = self.non_local_name(channel)
+        if "!" in channel or "?" in channel:
+            index = self.consistent_hash(channel)
+        else:
+            index = next(self._send_index_generator)
+        return index, (self.prefix + uuid.uuid4().hex, self.prefix + channel, self.get_capacity(channel),
+                       self.serialize(message), channel)
+
+    def _send(self, channel, message):
+        """asgi_redis's send, the message and its statistics in one script."""
+        index, (message_key, list_key, capacity, content, list_channel) = self._prepare_send(channel, message)
+        stats = self.stats_prefix + list_channel + ":"
+        global_stats = self.stats_prefix + self.global_stats_key + ":"
+        try:
+            self.send_counted(
+                keys=[message_key, list_key,
+                      stats + self.STAT_MESSAGES_COUNT, global_stats + self.STAT_MESSAGES_COUNT,
+                      stats + self.STAT_CHANNEL_FULL, global_stats + self.STAT_CHANNEL_FULL],
+                args=[content, self.expiry, capacity, self.channel_statistics_expiry, self.global_statistics_expiry],
+                client=self.connection(index))
+        except redis.exceptions.ResponseError as error:
+            if error.args[0] == "full":
+                raise self.ChannelFull
+            if "unknown command" in error.args[0]:
+                raise UnsupportedRedis("Redis returned an error (%s). Please ensure you're running a "
+                                       " version of redis that is supported by asgi_redis." % error.args[0])
+            raise
 
     def meter_clients(self):
         """For interface servers only: enforce the budgets on what this
@@ -126,9 +200,9 @@ class ChatChannelLayer(RedisChannelLayer):
 
     def send(self, channel, message):
         if not self.metering:
-            return super().send(channel, message)
+            return self._send(channel, message)
         try:
-            return super().send(channel, self._meter(channel, message))
+            return self._send(channel, self._meter(channel, message))
         except self.ChannelFull:
             if channel == "websocket.receive":
                 self._disconnect_for_daphne(message)
@@ -143,7 +217,7 @@ class ChatChannelLayer(RedisChannelLayer):
         reply_channel = message.get("reply_channel")
         self._sockets.pop(reply_channel, None)
         try:
-            super().send("websocket.disconnect", {
+            self._send("websocket.disconnect", {
                 "reply_channel": reply_channel, "path": message.get("path"),
                 "code": 1013, "order": message.get("order"),
             })
@@ -161,15 +235,67 @@ class ChatChannelLayer(RedisChannelLayer):
         return message
 
     def receive(self, channels, block=False):
-        if not self.metering:
-            return super().receive(channels, block)
         try:
-            received = super().receive(channels, block)
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
-            if not self._outage:
-                self._outage = True
-                self._outage_since = self.clock()
+            received = self.receive_batch(channels, block)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
+            self.receive_failed(error)
             raise
+        self.received(channels)
+        return received[0] if received else (None, None)
+
+    def receive_twisted(self, channels):
+        """The `twisted` extension: a Deferred firing with (channel,
+        message), or (None, None) after a second with nothing; Daphne calls
+        it instead of polling receive (proj/twisted_receive.py)."""
+        return self.twisted_receiver.receive(channels)
+
+    def receive_batch(self, channels, block=False, limit=1):
+        """asgi_redis's receive, in fewer round trips, and up to `limit`
+        messages at once from process-specific channels ("name!": one
+        process reads them all; other channels are shared by workers, and
+        one takes one at a time). `block`: False, True (blpop_timeout) or
+        seconds. A list of (channel, message), empty when nothing came."""
+        indexes = self._receive_list_names(channels)
+        if indexes is None:
+            return []
+        if limit > 1 and not all(channel.endswith("!") for channel in channels):
+            limit = 1
+        for index, list_names in indexes.items():
+            random.shuffle(list_names)  # as asgi_redis: no channel starves the others
+            taken = self._take(index, list_names, limit)
+            if taken:
+                return taken
+        if not block:
+            return []
+        timeout = self.blpop_timeout if block is True else block
+        if len(indexes) > 1:
+            timeout = min(timeout, self.SHARDED_BLOCK)
+        for index, list_names in indexes.items():
+            popped = self.connection(index).blpop(list_names, timeout=_redis_seconds(timeout))
+            if popped:
+                taken = self._take(index, list_names, limit, popped)
+                if taken:
+                    return taken
+        return []
+
+    def _take(self, index, list_names, limit, popped=None):
+        """One script: the message BLPOP `popped`, if any, and up to `limit`
+        in all (expired ones skipped), each message's key deleted."""
+        found = self.take_many(keys=list_names, client=self.connection(index), args=[
+            limit, popped[1] if popped else "", popped[0] if popped else ""])
+        taken = []
+        for list_name, content in zip(found[::2], found[1::2]):
+            message = self.deserialize(content)
+            channel = message.pop("__asgi_channel__", None) or list_name[len(self.prefix):].decode("utf8")
+            taken.append((channel, message))
+        return taken
+
+    def received(self, channels):
+        """What an interface server does after each read of the layer, also
+        one that found nothing: close its sockets if Redis restarted, publish
+        them, collect garbage. Runs where Daphne's sends run (its reactor)."""
+        if not self.metering:
+            return
         if self._outage or self._run_ids is None:
             self._outage = False
             self._check_for_restarts()
@@ -185,7 +311,18 @@ class ChatChannelLayer(RedisChannelLayer):
             # grew 16 MiB in a 10-minute soak (bench/soak.py), all of it
             # such garbage. A full collection here takes milliseconds.
             gc.collect()
-        return received
+
+    def receive_failed(self, error):
+        """A read of the layer failed: an outage begins, if Redis is unreachable."""
+        if not self.metering:
+            return
+        if isinstance(error, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)) and not self._outage:
+            self._outage = True
+            self._outage_since = self.clock()
+
+    def flush(self):
+        super().flush()
+        self.twisted_receiver.clear()
 
     def _publish_sockets(self, channels):
         # Daphne receives on its process channel, "daphne.response.<id>!".
@@ -214,7 +351,7 @@ class ChatChannelLayer(RedisChannelLayer):
             log.warning("Redis restarted: closing %d sockets so that they rejoin their rooms", len(stale))
             for reply_channel in stale:
                 try:
-                    super().send(reply_channel, {"close": True})
+                    self._send(reply_channel, {"close": True})
                 except self.ChannelFull:
                     log.warning("Could not close %s: its reply list is full", reply_channel)
 
@@ -261,6 +398,12 @@ class ChatChannelLayer(RedisChannelLayer):
                 del buckets[address]
 
 
+def _redis_seconds(seconds):
+    """A BLPOP timeout: whole seconds as an integer (any Redis), else a
+    fraction (Redis 6 or later)."""
+    return int(seconds) if float(seconds).is_integer() else seconds
+
+
 def _tenths_up(seconds):
     """Seconds in tenths, rounded up: a client that waits what it is told
     is let through (rounding down would have it refused again)."""
@@ -279,3 +422,90 @@ def _take(buckets, key, limit, now):
     if bucket is None:
         bucket = buckets[key] = TokenBucket(limit[1], now)
     return bucket.take(*limit, now=now)
+
+
+# Keys: the message, the channel's list, then its statistics: messages
+# counted, channel and global; full, channel and global.
+# Args: content, expiry, capacity, channel and global statistics expiry.
+# asgi_redis's chansend and incrstatcounters in one.
+LUA_SEND = """
+local function count(key, expiry)
+    redis.call('incr', key)
+    redis.call('expire', key, expiry)
+end
+if redis.call('llen', KEYS[2]) >= tonumber(ARGV[3]) then
+    count(KEYS[5], ARGV[4])
+    count(KEYS[6], ARGV[5])
+    return redis.error_reply("full")
+end
+redis.call('set', KEYS[1], ARGV[1])
+redis.call('expire', KEYS[1], ARGV[2])
+redis.call('rpush', KEYS[2], KEYS[1])
+redis.call('expire', KEYS[2], ARGV[2] + 1)
+count(KEYS[3], ARGV[4])
+count(KEYS[4], ARGV[5])
+"""
+
+# A message to many channels of one shard: LUA_SEND for each.
+# Args: expiry, channel and global statistics expiry, the statistics
+# prefix, the global statistics name; then five per channel: message key,
+# list key, capacity, content, channel name (for statistics).
+# Returns the positions (from 1) of the channels that were full.
+LUA_SEND_MANY = """
+local expiry, channel_stats_expiry, global_stats_expiry = ARGV[1], ARGV[2], ARGV[3]
+local global_stats = ARGV[4] .. ARGV[5] .. ':'
+local function count(key, expiry)
+    redis.call('incr', key)
+    redis.call('expire', key, expiry)
+end
+local full = {}
+local position = 0
+for i = 6, #ARGV, 5 do
+    position = position + 1
+    local message_key, list_key, capacity, content = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
+    local stats = ARGV[4] .. ARGV[i + 4] .. ':'
+    if redis.call('llen', list_key) >= capacity then
+        count(stats .. 'channel_full_count', channel_stats_expiry)
+        count(global_stats .. 'channel_full_count', global_stats_expiry)
+        full[#full + 1] = position
+    else
+        redis.call('set', message_key, content)
+        redis.call('expire', message_key, expiry)
+        redis.call('rpush', list_key, message_key)
+        redis.call('expire', list_key, expiry + 1)
+        count(stats .. 'messages_count', channel_stats_expiry)
+        count(global_stats .. 'messages_count', global_stats_expiry)
+    end
+end
+return full
+"""
+
+# Keys: the lists to read, in order. Args: how many messages at most; a
+# message key BLPOP already popped (or ""), and its list.
+# Returns list, content, list, content, ...: each message's key deleted,
+# the expired ones (their content gone) skipped.
+LUA_TAKE = """
+local limit = tonumber(ARGV[1])
+local taken = {}
+local function take(list_key, message_key)
+    local content = redis.call('get', message_key)
+    if content then
+        redis.call('del', message_key)
+        taken[#taken + 1] = list_key
+        taken[#taken + 1] = content
+    end
+end
+if ARGV[2] ~= '' then
+    take(ARGV[3], ARGV[2])
+end
+for i = 1, #KEYS do
+    while #taken < 2 * limit do
+        local message_key = redis.call('lpop', KEYS[i])
+        if not message_key then
+            break
+        end
+        take(KEYS[i], message_key)
+    end
+end
+return taken
+"""

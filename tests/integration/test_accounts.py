@@ -9,7 +9,7 @@ import re
 import pytest
 import websocket
 
-from .actors import Browser, signed_up
+from .actors import Browser, room_with_access, signed_up
 from .conftest import assert_message_frame, chat_path
 
 pytestmark = pytest.mark.integration
@@ -72,3 +72,18 @@ def test_sign_in_with_the_account_made_at_sign_up(stack):
     assert (status, headers.get("Location")) == (302, "/lobby/")
     assert "Signed in as" in fresh.request("/")[2]
 
+
+def test_signing_up_from_a_members_room_leads_back_into_it(stack):
+    label = room_with_access(stack, "members")
+    browser = Browser(stack)
+    status, headers, _ = browser.request("/%s/" % label)
+    assert status == 302 and headers["Location"] == "/accounts/login/?next=/%s/" % label
+    _, _, page = browser.request(headers["Location"])
+    # Every way to the sign-up form from there keeps the way back.
+    signup_links = re.findall(r'href="(/accounts/signup/[^"]*)">Sign up</a>', page)
+    assert signup_links and set(signup_links) == {"/accounts/signup/?next=/%s/" % label}, signup_links
+    password = "a long passphrase %s" % label
+    status, headers, page = browser.form(signup_links[0], username="member_%s" % label[-8:],
+                                         password1=password, password2=password)
+    assert (status, headers.get("Location")) == (302, "/%s/" % label), page
+    assert browser.request("/%s/" % label)[0] == 200

@@ -22,6 +22,8 @@ within DEAD_AFTER + the pruning interval (45 s with the defaults), and the
 clocks of the Daphne and worker hosts must agree to within JOIN_MARGIN.
 
 Everything lives on the first shard; Groups are scanned on every shard.
+Both keys expire FORGET_AFTER seconds after the latest list: once every
+Daphne has stopped, nothing of the registry stays in Redis.
 """
 import logging
 import time
@@ -58,7 +60,9 @@ def publish(layer, process_channel, reply_channels, now=None):
     if reply_channels:
         pipeline.sadd(sockets_key, *reply_channels)
     pipeline.expire(sockets_key, int(FORGET_AFTER))
-    pipeline.hset(redis_key(layer, STAMPS_KEY), process_channel, repr(now))
+    stamps_key = redis_key(layer, STAMPS_KEY)
+    pipeline.hset(stamps_key, process_channel, repr(now))
+    pipeline.expire(stamps_key, int(FORGET_AFTER))
     pipeline.execute()
 
 

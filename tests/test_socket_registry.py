@@ -53,6 +53,13 @@ def test_a_long_dead_daphnes_stamp_is_forgotten(layer):
     assert set(stamps) == {LIVE.encode()}
 
 
+def test_the_registry_leaves_nothing_in_redis_an_hour_after_the_last_daphne_stopped(layer):
+    socket_registry.publish(layer, LIVE, [LIVE + "open"], now=NOW)
+    first = layer.connection(0)
+    for name in (socket_registry.STAMPS_KEY, socket_registry.SOCKETS_KEY + LIVE):
+        assert 0 < first.ttl(socket_registry.redis_key(layer, name)) <= socket_registry.FORGET_AFTER
+
+
 @pytest.mark.parametrize("reply_channel, expected", [
     ("daphne.response.abc!xyz", "daphne.response.abc!"),
     ("websocket.receive", None),

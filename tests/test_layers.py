@@ -1,9 +1,15 @@
-"""The budgets proj.layers.ChatChannelLayer keeps in Daphne's process."""
+"""The budgets proj.layers.ChatChannelLayer keeps in Daphne's process,
+its Twisted mode, and its Redis calls."""
+import time
+
 import pytest
+import redis
 
 from proj import socket_registry
 from proj.layers import RETRY_AFTER_KEY, ChatChannelLayer
+from proj.twisted_receive import TwistedReceiver
 from tests.support.processes import ProcessGroup, start_redis
+from tests.test_layer_conformance import PumpedReactor
 
 
 @pytest.fixture(scope="module")
@@ -246,3 +252,141 @@ def test_a_broadcast_to_a_full_reply_channel_is_logged_not_dropped_in_silence(re
     assert "Group chat.room.1: 2 member(s) not sent this message" in record.getMessage()
     channel, message = worker.receive(["daphne.response.roomy!"])
     assert (channel, message) == ("daphne.response.roomy!c", {"text": "hello"})
+
+
+# Daphne's Twisted mode (proj/twisted_receive.py) and the layer's own
+# Redis calls. PumpedReactor runs, in the test's thread, what the
+# receiving thread hands to the reactor.
+
+@pytest.fixture
+def twisted_layer(layer):
+    def make(**limits):
+        chat = layer(**limits)
+        chat.twisted_receiver = TwistedReceiver(chat, reactor=PumpedReactor())
+        chat.twisted_receiver.BLOCK = 0.1
+        return chat
+    made = []
+    yield lambda **limits: made.append(make(**limits)) or made[-1]
+    for chat in made:
+        chat.twisted_receiver.stop()
+
+
+def receive_twisted(chat, channels=("daphne.response.x!",)):
+    return chat.twisted_receiver.reactor.wait(chat.receive_twisted(list(channels)))
+
+
+def test_daphne_takes_what_waits_on_its_process_channel_in_one_read_and_in_order(twisted_layer, monkeypatch):
+    chat = twisted_layer()
+    reads = []
+    receive_batch = chat.receive_batch
+    monkeypatch.setattr(chat, "receive_batch", lambda *args, **kwargs: reads.append(args) or receive_batch(
+        *args, **kwargs))
+    for number in range(5):
+        chat.send("daphne.response.x!%d" % (number % 2), {"text": str(number)})
+    got = [receive_twisted(chat) for _ in range(5)]
+    assert got == [("daphne.response.x!%d" % (number % 2), {"text": str(number)}) for number in range(5)]
+    assert len(reads) == 1
+    assert receive_twisted(chat) == (None, None)  # after BLOCK seconds with nothing
+
+
+def test_a_shared_channel_gives_one_message_a_read(layer):
+    # Workers share websocket.receive: one that took a batch would hoard it.
+    chat = layer()
+    for order in range(3):
+        frame(chat, "daphne.response.x!a", order=order + 1)
+    assert len(chat.receive_batch(["websocket.receive"], limit=100)) == 1
+
+
+def test_daphnes_bookkeeping_runs_on_the_reactor_thread_not_the_reading_one(twisted_layer, monkeypatch):
+    import threading
+    chat = twisted_layer()
+    threads = []
+    received = chat.received
+    monkeypatch.setattr(chat, "received", lambda channels: threads.append(threading.current_thread()) or received(
+        channels))
+    chat.send("daphne.response.x!a", {"text": "hi"})
+    assert receive_twisted(chat) == ("daphne.response.x!a", {"text": "hi"})
+    assert threads == [threading.current_thread()]
+    assert chat.twisted_receiver._thread is not threading.current_thread()
+
+
+def test_in_twisted_mode_an_outage_then_a_restart_closes_the_sockets_from_before(twisted_layer, clock, monkeypatch):
+    chat = twisted_layer()
+    connect(chat, "daphne.response.x!before")
+    assert receive_twisted(chat) == (None, None)  # learns this Redis's run_id
+    receive_batch = chat.receive_batch
+
+    def unreachable(*args, **kwargs):
+        raise redis.exceptions.ConnectionError("Redis is gone")
+    monkeypatch.setattr(chat, "receive_batch", unreachable)
+    clock.now += 1
+    with pytest.raises(redis.exceptions.ConnectionError):  # Daphne logs it, asks again 5 s later
+        receive_twisted(chat)
+    assert chat._outage and chat._outage_since == clock.now
+    monkeypatch.setattr(chat, "receive_batch", receive_batch)
+    chat._run_ids = ["a Redis that is gone"]  # as if it had restarted
+    clock.now += 6
+    connect(chat, "daphne.response.x!after")
+    assert receive_twisted(chat) == (None, None)  # reads again: the restart is seen
+    assert receive_twisted(chat) == ("daphne.response.x!before", {"close": True})
+    assert receive_twisted(chat) == (None, None)
+
+
+_STOPPING_DAPHNE = """
+import os, signal, sys, time
+from twisted.internet import reactor
+from proj.layers import ChatChannelLayer
+layer = ChatChannelLayer(hosts=[sys.argv[1]])
+layer.meter_clients()
+layer.twisted_receiver.BLOCK = 60  # a read that would hold the process a minute
+reactor.callLater(0, layer.receive_twisted, ["daphne.response.stopping!"])
+reactor.callLater(0.5, os.kill, os.getpid(), signal.SIGTERM)
+reactor.run()  # Daphne's way: the reactor's signal handlers stop it
+print("stopped", flush=True)
+"""
+
+
+def test_a_read_blocked_in_redis_does_not_hold_a_daphne_told_to_stop(redis_url):
+    import subprocess
+    import sys
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", _STOPPING_DAPHNE, redis_url], capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 0 and "stopped" in done.stdout, done.stderr
+    assert time.monotonic() - started < 5
+
+
+def test_a_group_send_is_one_script_call_a_shard_and_reaches_members_on_every_shard(redis_url, caplog):
+    hosts = [redis_url, redis_url.replace("/0", "/1")]
+    worker = ChatChannelLayer(hosts=hosts, channel_capacity={"daphne.response.*": 2})
+    worker.flush()
+    processes = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"]  # three on each shard
+    members = ["daphne.response.%s!s%d" % (process, socket) for process in processes for socket in range(2)]
+    assert len({worker.consistent_hash(worker.non_local_name(m)) for m in members}) == 2
+    for member in members:
+        worker.group_add("chat.room.1", member)
+    calls = []
+    send_many = worker.send_many
+    worker.send_many = lambda **kwargs: calls.append(kwargs["client"]) or send_many(**kwargs)
+    worker.send_group("chat.room.1", {"text": "hello"})
+    assert sorted(id(client) for client in calls) == sorted(id(worker.connection(index)) for index in (0, 1))
+    daphnes = [ChatChannelLayer(hosts=hosts) for _ in range(6)]
+    for process, daphne in zip(processes, daphnes):
+        got = [daphne.receive(["daphne.response.%s!" % process]) for _ in range(3)]
+        assert sorted(got[:2]) == [("daphne.response.%s!s%d" % (process, s), {"text": "hello"}) for s in (0, 1)]
+        assert got[2] == (None, None)
+    # Each process channel holds 2: the next broadcast fits, the one after it is refused and logged.
+    worker.send_group("chat.room.1", {"text": "again"})
+    with caplog.at_level("WARNING", logger="proj.layers"):
+        worker.send_group("chat.room.1", {"text": "too much"})
+    [record] = [r for r in caplog.records if r.name == "proj.layers"]
+    assert "Group chat.room.1: 12 member(s) not sent this message" in record.getMessage()
+
+
+def test_a_send_counts_its_statistics_as_asgi_redis_does(layer):
+    chat = layer(capacity=1)
+    chat.send("stats.test", {"n": 1})
+    with pytest.raises(chat.ChannelFull):
+        chat.send("stats.test", {"n": 2})
+    assert chat.channel_statistics("stats.test") == dict(
+        messages_count=1, messages_pending=1, messages_max_age=0, channel_full_count=1)

@@ -35,7 +35,6 @@ from channels.auth import channel_session_user, channel_session_user_from_http
 from channels.sessions import enforce_ordering
 from django.conf import settings
 
-from chat.announcements import announcements_group
 from chat.announcements import send_latest as send_latest_announcement
 from chat import presence
 from chat.catchup import send_catchup
@@ -100,7 +99,6 @@ def ws_connect(message, label):
     # Join the Group before reading the catch-up, so a message saved in
     # between reaches this socket at least once (clients dedupe by id).
     room.websocket_group.add(message.reply_channel)
-    announcements_group().add(message.reply_channel)
     message.channel_session[SESSION_ROOM_ID] = room.pk
     presence.joined(room, message.reply_channel.name, message.user)
     send_latest_announcement(message.reply_channel)
@@ -151,5 +149,4 @@ def ws_disconnect(message, label):
     room_id = message.channel_session.get(SESSION_ROOM_ID)
     if room_id is not None:
         Room.websocket_group_for(room_id).discard(message.reply_channel)
-        announcements_group().discard(message.reply_channel)
         presence.left([message.reply_channel.name])

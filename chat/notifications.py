@@ -8,17 +8,17 @@ letting them in.
 @mentions: "@name" where the "@" follows no word character and the name is
 all the characters Django allows in usernames (letters, digits, @ . + - _),
 matched case-insensitively to an existing user. Looking them up and
-telling them is a job on the background channel, off the path of the chat
-frame that saved the message: a worker pool of its own may serve it
-(runworker --only-channels=chat.background), and no socket waits for it.
+telling them is a job on the background channel (chat/background.py), off
+the path of the chat frame that saved the message.
 """
 import logging
 import re
 
-from channels import Channel, Group
+from channels import Group
 from channels.generic.websockets import JsonWebsocketConsumer
 from django.contrib.auth import get_user_model
 
+from chat.background import queue
 from chat.models import Message
 
 from chat.origins import origin_allowed
@@ -28,9 +28,6 @@ log = logging.getLogger(__name__)
 
 MENTION = re.compile(r"(?<!\w)@([\w.@+-]+)")
 MOST_MENTIONS = 20  # names looked up per message
-
-# Work that needs no socket's order: a pool of workers may serve it alone.
-BACKGROUND_CHANNEL = "chat.background"
 
 
 def user_group_name(user_id):
@@ -68,14 +65,14 @@ def queue_mentions(saved):
     if saved.user_id is None or MENTION.search(saved.message) is None:
         return
     try:
-        Channel(BACKGROUND_CHANNEL).send({"mentions_in": saved.pk}, immediately=True)
+        queue("mentions", message=saved.pk)
     except Exception:
         log.exception("Could not queue the mentions of message %d", saved.pk)
 
 
 def send_mentions(message):
-    """A job of BACKGROUND_CHANNEL: notify whom a saved message mentions."""
-    saved = Message.objects.select_related("room").filter(pk=message.content.get("mentions_in")).first()
+    """The background job: notify whom a saved message mentions."""
+    saved = Message.objects.select_related("room").filter(pk=message.content["message"]).first()
     if saved is None:
         return  # deleted meanwhile: nothing to tell
     notify_mentions(saved.room, saved)

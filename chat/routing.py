@@ -10,7 +10,9 @@ from channels.routing import route
 
 from chat import consumers
 from chat.models import LABEL_PATTERN
-from chat.notifications import BACKGROUND_CHANNEL, send_mentions
+from chat.announcements import send_announcement
+from chat.background import BACKGROUND_CHANNEL
+from chat.notifications import send_mentions
 
 # \Z, not $: "$" also matches before a final newline, so "/chat/<label>/%0A"
 # would enter the room.
@@ -22,7 +24,8 @@ websocket_routing = [
     route("websocket.disconnect", consumers.ws_disconnect, path=ROOM_PATH),
 ]
 
-# Work the receive consumer hands on, in no socket's order (chat/notifications.py).
+# Work no socket waits for, by its kind (chat/background.py).
 background_routing = [
-    route(BACKGROUND_CHANNEL, send_mentions),
+    route(BACKGROUND_CHANNEL, send_mentions, job=r"^mentions\Z"),
+    route(BACKGROUND_CHANNEL, send_announcement, job=r"^announcement\Z"),
 ]

@@ -17,7 +17,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from chat.models import Message, Room
-from chat.notifications import BACKGROUND_CHANNEL
+from chat.background import BACKGROUND_CHANNEL
 from proj.layers import RETRY_AFTER_KEY
 
 

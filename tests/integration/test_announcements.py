@@ -1,6 +1,6 @@
 """
 Announcements saved from `manage.py shell` (any process with the settings)
-reach every open chat socket, in every room, through one Group; a socket
+reach every open chat socket, in every room (a background job); a socket
 that connects later gets the latest active one; saved inactive, pages are
 told to drop it.
 """

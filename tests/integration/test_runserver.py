@@ -1,8 +1,8 @@
 """
 The README's first command as a developer runs it: `manage.py runserver`
 with no Redis (the in-memory layer: Daphne and worker threads in one
-process) and SQLite. Pages, chat between two sockets with the save on the
-background channel, errors, and the history API all work there too.
+process) and SQLite. Pages, chat between two sockets, errors, and the
+history API all work there too.
 """
 import os
 import sys

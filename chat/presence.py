@@ -14,10 +14,15 @@ to the room, at most once a second per room and only when the names or
 the count changed, within two seconds of it; a socket that connected
 without changing them (a second tab of a signed-in user) gets the room's
 presence on its own, so every new socket hears it within two seconds.
+
+While nobody comes or goes, each look is one small query (the rows' count
+and newest id, which change with every insert and delete: ids are never
+reused), not a read of every row: an idle service stays idle.
 """
 from collections import defaultdict
 
 from channels import Channel
+from django.db.models import Count, Max
 
 from chat.models import Presence, Room
 from chat.wire import text_frame
@@ -53,6 +58,26 @@ def presence_of_rooms():
 
 def frame(label, users, anonymous):
     return text_frame({"type": "presence", "room": label, "users": users, "anonymous": anonymous})
+
+
+class Pusher:
+    """runpresence's state between looks: what each room was last sent."""
+
+    def __init__(self):
+        self.last_sent = {}
+        self.seen = None  # the Presence rows' (count, newest id) when last_sent was made
+
+    def forget(self):
+        """Send everything again at the next look (Redis may have lost it)."""
+        self.last_sent.clear()
+        self.seen = None
+
+    def look(self):
+        rows = Presence.objects.aggregate(count=Count("id"), newest=Max("id"))
+        seen = (rows["count"], rows["newest"])
+        if seen != self.seen:
+            send_changes(self.last_sent)
+            self.seen = seen
 
 
 def send_changes(last_sent):

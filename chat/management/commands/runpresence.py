@@ -16,7 +16,7 @@ from channels import DEFAULT_CHANNEL_LAYER, channel_layers
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, close_old_connections
 
-from chat.presence import send_changes
+from chat.presence import Pusher
 from proj.env import IN_MEMORY_LAYER_REFUSAL
 
 log = logging.getLogger(__name__)
@@ -34,14 +34,14 @@ class Command(BaseCommand):
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
         log.info("Pushing presence every %.0f s", EVERY)
-        last_sent = {}
+        pusher = Pusher()
         while not stop.is_set():
             try:
-                send_changes(last_sent)
+                pusher.look()
             except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
                 # Whatever was sent may be lost with Redis: send it all again.
                 log.warning("Channel layer unreachable (%s); trying again", error)
-                last_sent.clear()
+                pusher.forget()
             except DatabaseError as error:
                 log.warning("Database unreachable (%s); trying again", error)
             finally:

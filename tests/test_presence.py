@@ -1,0 +1,71 @@
+"""
+runpresence's looks (chat.presence.Pusher), on the in-memory layer: a
+room hears its presence when someone comes or goes, and a look while
+nobody came or went reads no rows and sends nothing.
+"""
+import json
+
+from channels import Group
+from channels.test import ChannelTestCase
+
+from chat.models import Presence, Room
+from chat.presence import Pusher
+
+
+class PusherTests(ChannelTestCase):
+    def setUp(self):
+        self.room = Room.objects.create(label="lobby")
+        self.pusher = Pusher()
+
+    def join(self, reply_channel):
+        Group(self.room.websocket_group.name).add(reply_channel)
+        Presence.objects.create(room=self.room, reply_channel=reply_channel)
+
+    def frames(self, reply_channel):
+        received = []
+        while True:
+            message = self.get_next_message(reply_channel)
+            if message is None:
+                return received
+            received.append(json.loads(message["text"]))
+
+    def test_a_room_hears_who_came_and_who_left(self):
+        self.join("websocket.send.1")
+        self.pusher.look()
+        self.assertEqual(self.frames("websocket.send.1"),
+                         [{"type": "presence", "room": "lobby", "users": [], "anonymous": 1}])
+        self.join("websocket.send.2")
+        self.pusher.look()
+        self.assertEqual(self.frames("websocket.send.1")[-1]["anonymous"], 2)
+        Presence.objects.filter(reply_channel="websocket.send.2").delete()
+        self.pusher.look()
+        self.assertEqual(self.frames("websocket.send.1")[-1]["anonymous"], 1)
+
+    def test_a_look_while_nobody_came_or_went_reads_no_rows_and_sends_nothing(self):
+        self.join("websocket.send.1")
+        self.pusher.look()
+        self.frames("websocket.send.1")
+        with self.assertNumQueries(1):  # the count and newest id only
+            self.pusher.look()
+        self.assertEqual(self.frames("websocket.send.1"), [])
+
+    def test_one_leaving_and_another_coming_between_looks_is_seen(self):
+        self.join("websocket.send.1")
+        self.join("websocket.send.2")
+        self.pusher.look()
+        self.frames("websocket.send.1")
+        Presence.objects.filter(reply_channel="websocket.send.2").delete()
+        self.join("websocket.send.3")  # the same count: the newest id tells
+        self.pusher.look()
+        # The names and the count did not change: only the newcomer hears it.
+        self.assertEqual(self.frames("websocket.send.1"), [])
+        self.assertEqual(self.frames("websocket.send.3"),
+                         [{"type": "presence", "room": "lobby", "users": [], "anonymous": 2}])
+
+    def test_after_forget_everything_is_sent_again(self):
+        self.join("websocket.send.1")
+        self.pusher.look()
+        self.frames("websocket.send.1")
+        self.pusher.forget()
+        self.pusher.look()
+        self.assertEqual(len(self.frames("websocket.send.1")), 1)

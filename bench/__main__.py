@@ -6,7 +6,9 @@ The benchmark harness's one command (issue 13):
     .venv/bin/python -m bench report          # docs/performance.md again from bench/results/performance.json
 
 Options of run: --servers project,peer,bare; --workloads w0,w1,...; --no-postgresql;
---output PATH (default docs/performance.md; '' writes no report); --keep (keep the
+--output PATH (default docs/performance.md; '' writes no report); --json PATH (the raw
+results, default bench/results/performance.json); --commit REV (run the project as
+committed at REV, exported with git archive, instead of the working tree); --keep (keep the
 run directory with every process's log).
 """
 import argparse
@@ -33,7 +35,7 @@ from bench.harness import deps  # noqa: E402
 deps.ensure()
 
 from bench.harness import report, stacks, workloads  # noqa: E402
-from tests.support.processes import ProcessGroup  # noqa: E402
+from tests.support.processes import ProcessError, ProcessGroup  # noqa: E402
 
 RESULTS = os.path.join(REPO, "bench", "results", "performance.json")
 WORKLOADS = {
@@ -70,13 +72,36 @@ def machine():
             "load_before": load, "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
 
+def run_stack(data, server, database, names, sizes, workdir):
+    """Start one server, run the named workloads on it, stop it (by pid, also on errors and Ctrl-C)."""
+    with stacks.STACKS[server](os.path.join(workdir, "%s-%s" % (server, database)), database) as stack:
+        data["versions"].setdefault(server, stack.versions())
+        if database == "postgresql":
+            data["versions"][server]["postgresql"] = stacks.postgres_version()
+        for name in names:
+            print("  %s" % name, flush=True)
+            try:
+                stack.check_alive()
+                result = asyncio.run(WORKLOADS[name](stack, sizes))
+                stack.check_alive()
+            except Exception as error:
+                traceback.print_exc()
+                result = {"error": "%s: %s" % (type(error).__name__, str(error)[:2000])}
+            data["runs"].setdefault(server, {}).setdefault(database, {})[name] = result
+
+
 def run(args):
     sizes = workloads.Sizes(args.quick)
     chosen = args.workloads.split(",") if args.workloads else list(WORKLOADS)
     servers = args.servers.split(",")
     fds = raise_fd_limit()
+    if args.commit:
+        stacks.ProjectStack.commit = subprocess.run(["git", "rev-parse", "--verify", args.commit + "^{commit}"],
+                                                    cwd=REPO, capture_output=True, text=True,
+                                                    check=True).stdout.strip()
     data = {"meta": dict(machine(), command=" ".join(["python -m bench"] + sys.argv[1:]), quick=args.quick,
-                         fd_limit=fds), "versions": {}, "runs": {}}
+                         fd_limit=fds, measured_commit=args.commit and stacks.ProjectStack.commit),
+            "versions": {}, "runs": {}}
     workdir = tempfile.mkdtemp(prefix="bench-run-")
     started = time.monotonic()
     print("bench: run directory %s (logs)" % workdir, flush=True)
@@ -88,18 +113,13 @@ def run(args):
                 if not names:
                     continue
                 print("== %s on %s" % (server, database), flush=True)
-                with stacks.STACKS[server](os.path.join(workdir, "%s-%s" % (server, database)), database) as stack:
-                    data["versions"].setdefault(server, stack.versions())
-                    if database == "postgresql":
-                        data["versions"][server]["postgresql"] = stacks.postgres_version()
+                try:
+                    run_stack(data, server, database, names, sizes, workdir)
+                except ProcessError as error:
+                    print("bench: %s on %s did not start: %s" % (server, database, error), flush=True)
                     for name in names:
-                        print("  %s" % name, flush=True)
-                        try:
-                            result = asyncio.run(WORKLOADS[name](stack, sizes))
-                        except Exception as error:
-                            traceback.print_exc()
-                            result = {"error": "%s: %s" % (type(error).__name__, error)}
-                        data["runs"].setdefault(server, {}).setdefault(database, {})[name] = result
+                        data["runs"].setdefault(server, {}).setdefault(database, {})[name] = {
+                            "error": "the stack did not start: %s" % str(error).splitlines()[0][:300]}
         if "redis" in chosen or not args.workloads:
             print("== redis-benchmark", flush=True)
             with ProcessGroup(os.path.join(workdir, "redis-benchmark")) as group:
@@ -109,11 +129,13 @@ def run(args):
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     print("bench: %.0f s in all" % data["meta"]["seconds"], flush=True)
-    if args.output:
-        with open(RESULTS, "w") as handle:
+    if args.json:
+        with open(args.json, "w") as handle:
             json.dump(data, handle, indent=1, sort_keys=True, default=str)
+        print("bench: wrote %s" % args.json, flush=True)
+    if args.output:
         report.write(data, os.path.join(REPO, args.output))
-        print("bench: wrote %s and %s" % (args.output, os.path.relpath(RESULTS, REPO)), flush=True)
+        print("bench: wrote %s" % args.output, flush=True)
 
 
 def main():
@@ -126,8 +148,13 @@ def main():
     run_parser.add_argument("--workloads", default="", help="comma-separated: %s,redis" % ",".join(WORKLOADS))
     run_parser.add_argument("--no-postgresql", action="store_true")
     run_parser.add_argument("--output", default="docs/performance.md")
+    run_parser.add_argument("--json", default=RESULTS, help="the raw results (default bench/results/performance.json)")
+    run_parser.add_argument("--commit", help="measure this commit of the project (git archive) instead of the "
+                            "working tree")
     run_parser.add_argument("--keep", action="store_true", help="keep the run directory and its logs")
-    sub.add_parser("report", help="write docs/performance.md from bench/results/performance.json")
+    report_parser = sub.add_parser("report", help="write docs/performance.md from bench/results/performance.json")
+    report_parser.add_argument("--json", default=RESULTS)
+    report_parser.add_argument("--output", default="docs/performance.md")
     args = parser.parse_args()
 
     def terminate(signum, frame):
@@ -137,8 +164,8 @@ def main():
     if args.action == "run":
         run(args)
     else:
-        with open(RESULTS) as handle:
-            report.write(json.load(handle), os.path.join(REPO, "docs", "performance.md"))
+        with open(args.json) as handle:
+            report.write(json.load(handle), os.path.join(REPO, args.output))
 
 
 if __name__ == "__main__":

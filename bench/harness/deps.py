@@ -22,8 +22,10 @@ def ensure():
         installed = None
     if installed != wanted:
         print("bench: installing bench/requirements.txt into bench/.deps", flush=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--upgrade", "--target", DEPS,
-                        "-r", REQUIREMENTS], check=True)
+        done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--upgrade", "--target", DEPS,
+                               "-r", REQUIREMENTS], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit("pip could not install bench/requirements.txt:\n" + done.stdout + done.stderr)
         with open(STAMP, "w") as handle:
             handle.write(wanted)
     if DEPS not in sys.path:

@@ -22,11 +22,12 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import urllib.request
 
 from tests.support.postgres import start_postgres
 from tests.support.processes import (REPO_ROOT, ProcessGroup, ProcessError, chat_environment, free_port,
-                                     http_status, prepare_database, start_daphne, start_listening, start_redis,
+                                     http_status, start_listening, start_redis,
                                      tcp_connectable, wait_until)
 
 from bench.harness import deps
@@ -38,9 +39,9 @@ PEER_REQUIREMENTS = os.path.join(PEER_DIR, "requirements.txt")
 WORKER_READY_LINE = "Running worker against channel layer"
 
 
-def shipped_default(variable):
+def shipped_default(variable, root=REPO_ROOT):
     """A process count as deploy/lib.sh (and so supervisord.conf) defaults it."""
-    with open(os.path.join(REPO_ROOT, "deploy", "lib.sh")) as handle:
+    with open(os.path.join(root, "deploy", "lib.sh")) as handle:
         match = re.search(r'^: "\$\{%s:=(\d+)\}"' % variable, handle.read(), re.M)
     if match is None:
         raise ProcessError("deploy/lib.sh has no default for %s" % variable)
@@ -56,8 +57,8 @@ def redis_version():
 def postgres_version():
     from tests.support.postgres import postgres_program
     try:
-        return subprocess.run([postgres_program("postgres"), "--version"], capture_output=True,
-                              text=True).stdout.strip().split()[-1]
+        out = subprocess.run([postgres_program("postgres"), "--version"], capture_output=True, text=True).stdout
+        return re.search(r"\d+(\.\d+)+", out).group(0)
     except Exception:
         return "?"
 
@@ -117,6 +118,26 @@ class Stack:
     def logs(self):
         return self.group.logs() if self.group else ""
 
+    def check_alive(self):
+        """Raise ProcessError, with its log's tail, when a process of the stack has exited."""
+        dead = [process for process in self.group.processes if not process.alive()]
+        if dead:
+            raise ProcessError("%s exited:\n%s" % (", ".join(p.name for p in dead),
+                                                     "\n".join(p.describe(15) for p in dead)))
+
+    def _listen(self, name, argv, ready, env, cwd, watch=()):
+        """Start a server on a free port (another if that one was taken meanwhile); ready(port) once it serves."""
+        for attempt in range(3):
+            port = free_port()
+            process = self.group.start(name, argv(port), env=env, cwd=cwd)
+            try:
+                wait_until(lambda: ready(port), 90, "%s on %d" % (name, port), watch=[process] + list(watch))
+                return process, port
+            except ProcessError:
+                if attempt == 2 or "address already in use" not in process.log_text().lower():
+                    raise
+                process.stop()
+
     def _start_database(self):
         if self.database == "postgresql":
             self.postgres = start_postgres(self.group)
@@ -129,32 +150,61 @@ class ProjectStack(Stack):
     name = "project"
     title = "this project (Channels 1.x worker mode)"
     has_presence = True
+    # A commit to measure instead of the working tree (python -m bench run --commit).
+    commit = None
+
+    def tree(self):
+        """The project's files to run: the working tree, or `commit` exported with git archive."""
+        if not self.commit:
+            return REPO_ROOT
+        root = os.path.join(self.group.workdir, "tree")
+        os.makedirs(root, exist_ok=True)
+        archive = subprocess.run(["git", "archive", self.commit], cwd=REPO_ROOT, capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", root], input=archive.stdout, check=True)
+        return root
 
     def start(self):
+        root = self.root = self.tree()
         redis, redis_port = start_redis(self.group)
         self._roles["redis"] = (redis.pid, False)
         self.redis_port = redis_port
-        overrides = {}
+        overrides = {"VENV": os.path.dirname(os.path.dirname(sys.executable))}
         url = self._start_database()
         if url:
             overrides["DATABASE_URL"] = url
         # shipped_budgets: the per-socket and per-address budgets as shipped.
         env = chat_environment(self.group.workdir, redis_port, shipped_budgets=True, **overrides)
         self.env = env
-        prepare_database(self.group, env)
+        manage = os.path.join(root, "manage.py")
+        self.group.run("migrate", [sys.executable, manage, "migrate", "--noinput"], env=env, cwd=root)
+        self.group.run("collectstatic", [sys.executable, manage, "collectstatic", "--noinput"], env=env, cwd=root)
         self.workers = []
-        for number in range(1, shipped_default("WORKER_PROCESSES") + 1):
-            worker = self.group.start("worker-%d" % number, [os.path.join(REPO_ROOT, "deploy", "worker.sh")], env=env)
+        for number in range(1, shipped_default("WORKER_PROCESSES", root) + 1):
+            worker = self.group.start("worker-%d" % number, [os.path.join(root, "deploy", "worker.sh")], env=env,
+                                      cwd=root)
             self.workers.append(worker)
         for worker in self.workers:
             worker.wait_for_log(WORKER_READY_LINE, 90)
-        daphne, self.http_port = start_daphne(self.group, env)
+        time.sleep(1.0)
+        self.check_alive()
+        script = os.path.join(root, "deploy", "daphne.sh")
+
+        def argv(port):
+            return ["/usr/bin/env", "DAPHNE_BIND=127.0.0.1", "DAPHNE_PORT=%d" % port, script]
+
+        def serves(port):
+            # The index runs in a worker: a 200 proves Daphne -> Redis -> runworker -> database -> back.
+            return tcp_connectable("127.0.0.1", port) and http_status("127.0.0.1", port, "/") == 200
+
+        daphne, self.http_port = self._listen("daphne", argv, serves, env, root, watch=self.workers)
         self._roles["daphne"] = (daphne.pid, False)
         for number, worker in enumerate(self.workers, 1):
             self._roles["worker-%d" % number] = (worker.pid, False)
-        presence = self.group.start("presence", [os.path.join(REPO_ROOT, "deploy", "presence.sh")], env=env)
+        presence = self.group.start("presence", [os.path.join(root, "deploy", "presence.sh")], env=env, cwd=root)
         presence.wait_for_log("Pushing presence", 60)
         self._roles["presence"] = (presence.pid, False)
+        time.sleep(1.0)
+        self.check_alive()
 
     def versions(self):
         names = ["Django", "channels", "daphne", "asgi_redis", "asgiref", "redis", "msgpack-python", "Twisted",
@@ -186,8 +236,10 @@ def ensure_peer_venv():
     print("bench: creating bench/.peer-venv from bench/peer/requirements.txt", flush=True)
     base = getattr(sys, "_base_executable", sys.executable)
     subprocess.run([base, "-m", "venv", "--clear", PEER_VENV], check=True)
-    subprocess.run([os.path.join(PEER_VENV, "bin", "python"), "-m", "pip", "install", "-q", "-r", PEER_REQUIREMENTS],
-                   check=True)
+    done = subprocess.run([os.path.join(PEER_VENV, "bin", "python"), "-m", "pip", "install", "-q", "-r",
+                           PEER_REQUIREMENTS], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ProcessError("pip could not install bench/peer/requirements.txt:\n" + done.stdout + done.stderr)
     with open(stamp, "w") as handle:
         handle.write(wanted)
 
@@ -220,18 +272,6 @@ class PeerStack(Stack):
 
         daphne, self.http_port = self._listen("peer-daphne", argv, serves, env, PEER_DIR)
         self._roles["daphne"] = (daphne.pid, False)
-
-    def _listen(self, name, argv, ready, env, cwd):
-        for attempt in range(3):
-            port = free_port()
-            process = self.group.start(name, argv(port), env=env, cwd=cwd)
-            try:
-                wait_until(lambda: ready(port), 60, "%s on %d" % (name, port), watch=[process])
-                return process, port
-            except ProcessError:
-                if attempt == 2 or "address already in use" not in process.log_text().lower():
-                    raise
-                process.stop()
 
     def versions(self):
         python = os.path.join(PEER_VENV, "bin", "python")

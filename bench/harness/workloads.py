@@ -19,12 +19,14 @@ class Sizes:
     def __init__(self, quick):
         self.quick = quick
         self.w0_seconds = 6 if quick else 30
-        self.step_seconds = 4 if quick else 10
+        self.step_seconds = 3 if quick else 10
+        self.pause_seconds = 0.5 if quick else 2
         self.drain_seconds = 3 if quick else 5
         # Offered deliveries a second, stepped until loss, a closed socket or p99 > 100 ms.
         self.w1_steps = [250, 500, 1000, 1500, 2000, 3000] if quick else \
             [250, 500, 750, 1000, 1250, 1500, 2000, 2500, 3000, 4000]
         self.w1_large = (100, 10) if not quick else (30, 10)
+        self.w1_large_steps = [500, 1000, 2000] if quick else self.w1_steps
         self.w2 = (10, 100) if not quick else (10, 30)
         self.w2_steps = [500, 1000, 2000] if quick else [500, 1000, 1500, 2000, 3000, 4000]
         self.w3_sockets = 1000 if not quick else 200
@@ -118,7 +120,7 @@ async def stepped(stack, sizes, prefix, rooms, per_room, steps):
         if not summary["ok"]:
             break
         sustained = summary
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(sizes.pause_seconds)
     await client.close_all()
     return {"rooms": rooms, "per_room": per_room, "steps": results, "opened": opened,
             "sustained": sustained["offered_deliveries_per_s"] if sustained else 0,
@@ -131,7 +133,7 @@ async def w1(stack, sizes):
 
 async def w1_large(stack, sizes):
     rooms, per_room = sizes.w1_large
-    return await stepped(stack, sizes, "w1l", rooms, per_room, sizes.w1_steps)
+    return await stepped(stack, sizes, "w1l", rooms, per_room, sizes.w1_large_steps)
 
 
 async def w2(stack, sizes):

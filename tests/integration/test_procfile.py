@@ -15,7 +15,8 @@ import pytest
 import websocket
 
 from tests.support.processes import (
-    REPO_ROOT, ProcessGroup, chat_environment, free_port, http_status, start_redis, venv_program, wait_until,
+    REPO_ROOT, ProcessGroup, chat_environment, http_status, start_listening, start_redis, tcp_connectable,
+    venv_program,
 )
 
 from .conftest import Socket, assert_message_frame, http_request
@@ -30,7 +31,7 @@ def heroku(tmp_path_factory, postgres_server):
     with ProcessGroup(tmp_path_factory.mktemp("procfile")) as group:
         _, redis_port = start_redis(group)
         env = chat_environment(group.workdir, redis_port,
-                               DATABASE_URL=postgres_server.create_database("chat_heroku"), PORT=free_port())
+                               DATABASE_URL=postgres_server.create_database("chat_heroku"))
         # As in a shell where the venv is not activated: every line must find
         # the project's Python itself (deploy/lib.sh), not a `python` on PATH
         # (the machine's has no Django). Heroku has no venv: its Python is first on PATH.
@@ -41,12 +42,17 @@ def heroku(tmp_path_factory, postgres_server):
             env["VENV"] = sys.prefix  # the tests run from a venv elsewhere: name it
         honcho = venv_program("honcho")
         group.run("honcho-release", [honcho, "-f", PROCFILE, "start", "release"], env=env)
-        dynos = group.start("honcho", [honcho, "-f", PROCFILE, "start",
-                                       "-c", "web=1,socketworker=1,backgroundworker=1,presence=1",
-                                       "web", "socketworker", "backgroundworker", "presence"], env=env)
-        port = int(env["PORT"])
-        wait_until(lambda: http_status("127.0.0.1", port, "/") == 200, 90, "the web process on $PORT",
-                   watch=[dynos])
+
+        def dynos_argv(port):  # web listens on $PORT, honcho's -p
+            return [honcho, "-f", PROCFILE, "start", "-p", str(port),
+                    "-c", "web=1,socketworker=1,backgroundworker=1,presence=1",
+                    "web", "socketworker", "backgroundworker", "presence"]
+
+        # Another port if the free one was taken meanwhile (Daphne then logs
+        # it and keeps running without listening).
+        dynos, port = start_listening(
+            group, "honcho", dynos_argv, lambda port: tcp_connectable("127.0.0.1", port)
+            and http_status("127.0.0.1", port, "/") == 200, 90, env=env)
         yield group, dynos, port
 
 

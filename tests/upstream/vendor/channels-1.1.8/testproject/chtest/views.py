@@ -1,0 +1,6 @@
+from django.http import HttpResponse
+
+
+def index(request):
+
+    return HttpResponse("OK")

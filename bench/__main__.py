@@ -80,10 +80,12 @@ def run_stack(data, server, database, names, sizes, workdir):
             data["versions"][server]["postgresql"] = stacks.postgres_version()
         for name in names:
             print("  %s" % name, flush=True)
+            began = time.monotonic()
             try:
                 stack.check_alive()
                 result = asyncio.run(WORKLOADS[name](stack, sizes))
                 stack.check_alive()
+                result["seconds"] = time.monotonic() - began
             except Exception as error:
                 traceback.print_exc()
                 result = {"error": "%s: %s" % (type(error).__name__, str(error)[:2000])}

@@ -115,6 +115,15 @@ async def stepped(stack, sizes, prefix, rooms, per_room, steps):
             break
         summary = await step(client, stack, senders, rate, sizes.step_seconds, sizes.drain_seconds)
         summary["ok"] = passed(summary, sizes.p99_limit_ms)
+        if not summary["ok"] and not summary["closed"] and client.open_count() == len(senders):
+            # Once more after a pause: on shared cores one hiccup must not end the series.
+            log(fmt_step(summary) + "  <- once more")
+            await asyncio.sleep(2 * sizes.pause_seconds + 1)
+            first = summary
+            summary = await step(client, stack, senders, rate, sizes.step_seconds, sizes.drain_seconds)
+            summary["ok"] = passed(summary, sizes.p99_limit_ms)
+            summary["first_attempt"] = {key: first[key] for key in ("delivered", "expected", "p50_ms", "p99_ms",
+                                                                    "max_ms", "errors", "closed")}
         results.append(summary)
         log(fmt_step(summary) + ("" if summary["ok"] else "  <- limit"))
         if not summary["ok"]:

@@ -4,6 +4,7 @@ Reading settings from the environment, strictly.
 A typo in a deployment's environment (DJANGO_DEBUG=flase) must stop the
 service at start with the variable's name, not quietly pick a default.
 """
+import ipaddress
 import os
 import ssl
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -47,6 +48,18 @@ def env_list(name, default):
     if raw is None or raw.strip() == "":
         return list(default)
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_networks(name):
+    """A comma-separated list of networks in CIDR form (10.0.0.0/8,
+    2001:db8::/32, or one address); [] when unset."""
+    networks = env_list(name, [])
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured("%s: %r is not a network (e.g. 10.0.0.0/8 or 192.0.2.7)." % (name, network))
+    return networks
 
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")

@@ -11,7 +11,8 @@ import os
 
 import dj_database_url
 
-from proj.env import env_bool, env_int, env_list, env_redis_urls, require_production_settings
+from proj.compat import redis_client_settings
+from proj.env import env_bool, env_int, env_list, env_networks, env_redis_urls, require_production_settings
 
 BASE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -23,6 +24,8 @@ DEVELOPMENT_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production-0123456
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", DEVELOPMENT_SECRET_KEY)
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+# Where /admin/ answers from (chat/http_guards.py); unset: anywhere.
+ADMIN_ALLOWED_NETWORKS = env_networks("DJANGO_ADMIN_ALLOWED_NETWORKS")
 
 if not DEBUG:
     require_production_settings(SECRET_KEY, DEVELOPMENT_SECRET_KEY, ALLOWED_HOSTS)
@@ -43,6 +46,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads request.POST or routes to a view (chat/http_guards.py).
+    "chat.http_guards.refuse_multipart",
+    "chat.http_guards.guard_admin",
+    "chat.http_guards.security_headers",
     # Serves collected static files from the worker when no nginx stands in
     # front (Heroku); behind nginx, nginx answers /static/ itself.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -111,6 +118,10 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # only `runserver`. REDIS_URL (or shards in REDIS_URLS): Daphne and every
 # runworker share it; asgi_redis spreads channels and Groups over the shards.
 REDIS_URLS = env_redis_urls()
+# The same as the redis-py clients take them: a rediss:// (TLS) URL as
+# redis:// with proj.compat.RedisTLSConnection named, because redis-py's own
+# SSLConnection no longer runs on Python 3.12+ and checks no host name.
+REDIS_CLIENT_URLS, REDIS_CONNECTION_KWARGS = redis_client_settings(REDIS_URLS)
 RECEIVE_CAPACITY = env_int("CHANNEL_LAYER_RECEIVE_CAPACITY", 2000)
 if REDIS_URLS:
     CHANNEL_LAYERS = {
@@ -119,7 +130,8 @@ if REDIS_URLS:
             # what Daphne sends to workers (proj/layers.py); 0 turns one off.
             "BACKEND": "proj.layers.ChatChannelLayer",
             "CONFIG": {
-                "hosts": REDIS_URLS,
+                "hosts": REDIS_CLIENT_URLS,
+                "connection_kwargs": REDIS_CONNECTION_KWARGS,
                 "frame_rate": env_int("CHAT_SOCKET_FRAME_RATE", 5),
                 "frame_burst": env_int("CHAT_SOCKET_FRAME_BURST", 20),
                 "address_frame_rate": env_int("CHAT_ADDRESS_FRAME_RATE", 10),
@@ -190,7 +202,8 @@ if CHANNEL_SESSIONS_IN_REDIS:
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
         "channel_sessions": {
             "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URLS[0],
+            "LOCATION": REDIS_CLIENT_URLS[0],
+            "OPTIONS": {"CONNECTION_POOL_KWARGS": REDIS_CONNECTION_KWARGS},
             "KEY_PREFIX": "chat-session",
         },
     }
@@ -220,6 +233,10 @@ WHITENOISE_USE_FINDERS = DEBUG
 # Chat limits; the wire contract in docs/protocol.md names them.
 CHAT_HISTORY_ON_PAGE = 50
 CHAT_CATCHUP_LIMIT = env_int("CHAT_CATCHUP_LIMIT", 100)
+# Bytes of one HTTP request body; Daphne answers 413 to a larger one before
+# reading it (proj/daphne_http.py), nginx.conf's client_max_body_size by
+# default; 0: any size.
+CHAT_MAX_REQUEST_BODY = env_int("CHAT_MAX_REQUEST_BODY", 1024 * 1024)
 
 LOGGING = {
     "version": 1,

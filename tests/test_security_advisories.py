@@ -32,35 +32,42 @@ def canonical(name):
 
 
 def pins(path, seen=None):
-    """{canonical name: version} for every `==` pin in a requirements file and the files it includes."""
+    """{(canonical name, version)} for every `==` pin in a requirements file and the files it
+    includes; one distribution may be pinned twice under different environment markers."""
     seen = set() if seen is None else seen
     path = Path(path).resolve()
     if path in seen:
-        return {}
+        return set()
     seen.add(path)
-    found = {}
+    found = set()
     for raw in path.read_text(encoding="utf-8").splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         include = re.match(r"^(?:-r|--requirement)\s*=?\s*(\S+)", line)
         if include:
-            found.update(pins(path.parent / include.group(1), seen))
+            found |= pins(path.parent / include.group(1), seen)
             continue
         if line.startswith("-"):
             continue  # other pip options (--hash on its own line, -c, -e ...)
         match = PIN.match(line)
         if match is None:
             raise AssertionError("%s: %r is not pinned with ==; the advisory table needs exact versions" % (path.name, raw))
-        found[canonical(match.group("name"))] = match.group("version")
+        found.add((canonical(match.group("name")), match.group("version")))
     return found
 
 
 def all_pins(files=REQUIREMENT_FILES):
-    found = {}
+    found = set()
     for path in files:
-        found.update(pins(path))
+        found |= pins(path)
     return found
+
+
+def version_of(pinned, name):
+    """The one version `name` is pinned at (the self-tests below pin each once)."""
+    (version,) = {v for n, v in pinned if n == canonical(name)}
+    return version
 
 
 def named_in(text):
@@ -71,13 +78,13 @@ def named_in(text):
 def missing_from_doc(pinned, text):
     """Pins the document does not name, as 'name==version' strings."""
     named = named_in(text)
-    return sorted("%s==%s" % (name, version) for name, version in pinned.items() if (name, version) not in named)
+    return sorted("%s==%s" % pin for pin in pinned if pin not in named)
 
 
 def stale_sections(pinned, text):
     """Sections ('### name==version') for a distribution or version no longer pinned."""
     return sorted("%s==%s" % (m.group("name"), m.group("version")) for m in SECTION.finditer(text)
-                  if pinned.get(canonical(m.group("name"))) != m.group("version"))
+                  if (canonical(m.group("name")), m.group("version")) not in pinned)
 
 
 def test_every_pin_is_named_in_the_advisory_record():
@@ -95,7 +102,7 @@ def test_every_pin_has_its_own_section():
     pinned = all_pins()
     text = DOC.read_text(encoding="utf-8")
     sections = {(canonical(m.group("name")), m.group("version")) for m in SECTION.finditer(text)}
-    without = sorted("%s==%s" % item for item in pinned.items() if item not in sections)
+    without = sorted("%s==%s" % pin for pin in pinned if pin not in sections)
     assert not without, "docs/security.md has no '### name==version' section for: %s" % ", ".join(without)
 
 
@@ -139,8 +146,18 @@ def test_a_new_pin_with_an_environment_marker_is_caught(scratch):
                             + '\nnot-a-real-dist==1.0 ; python_version >= "3.13"  # a marker line\n',
                             encoding="utf-8")
     pinned = all_pins([requirements, scratch / "requirements-dev.txt"])
-    assert pinned["not-a-real-dist"] == "1.0"
+    assert version_of(pinned, "not-a-real-dist") == "1.0"
     assert newly_missing(pinned, DOC.read_text(encoding="utf-8")) == ["not-a-real-dist==1.0"]
+
+
+def test_one_distribution_pinned_twice_under_markers_needs_both_versions(scratch):
+    requirements = scratch / "requirements.txt"
+    requirements.write_text(requirements.read_text(encoding="utf-8")
+                            + 'not-a-real-dist==1.0 ; python_version < "3.13"\n'
+                            + 'not-a-real-dist==2.0 ; python_version >= "3.13"\n', encoding="utf-8")
+    pinned = all_pins([requirements, scratch / "requirements-dev.txt"])
+    doc = DOC.read_text(encoding="utf-8") + "\n### not-a-real-dist==1.0\n"
+    assert newly_missing(pinned, doc) == ["not-a-real-dist==2.0"]
 
 
 def test_a_dev_pin_reached_through_an_include_is_caught(scratch):
@@ -149,7 +166,7 @@ def test_a_dev_pin_reached_through_an_include_is_caught(scratch):
     version = re.search(r"^pytest==(\S+)", text, re.M).group(1)
     dev.write_text(text.replace("pytest==" + version, "pytest==%s.999" % version), encoding="utf-8")
     pinned = all_pins([dev])  # requirements.txt only through "-r requirements.txt"
-    assert pinned["django"] == all_pins()["django"]
+    assert version_of(pinned, "django") == version_of(all_pins(), "django")
     assert newly_missing(pinned, DOC.read_text(encoding="utf-8")) == ["pytest==%s.999" % version]
 
 

@@ -237,6 +237,10 @@ CHAT_CATCHUP_LIMIT = env_int("CHAT_CATCHUP_LIMIT", 100)
 # reading it (proj/daphne_http.py), nginx.conf's client_max_body_size by
 # default; 0: any size.
 CHAT_MAX_REQUEST_BODY = env_int("CHAT_MAX_REQUEST_BODY", 1024 * 1024)
+# Bytes of one HTTP request body; Daphne answers 413 to a larger one before
+# reading it (proj/daphne_http.py), nginx.conf's client_max_body_size by
+# default; 0: any size.
+CHAT_MAX_REQUEST_BODY = env_int("CHAT_MAX_REQUEST_BODY", 1024 * 1024)
 
 LOGGING = {
     "version": 1,

@@ -1,6 +1,6 @@
 # Twisted finds endpoint types in twisted/plugins/ directories on sys.path
 # (no __init__.py here or in twisted/, so the real twisted package is not
 # shadowed). The endpoint itself: proj/daphne_endpoint.py.
-from proj.daphne_endpoint import FrameLimitedEndpointParser
+from proj.daphne_endpoint import ChatEndpointParser
 
-chat_endpoint = FrameLimitedEndpointParser()
+chat_endpoint = ChatEndpointParser()

@@ -203,7 +203,12 @@ if CHANNEL_SESSIONS_IN_REDIS:
         "channel_sessions": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_CLIENT_URLS[0],
-            "OPTIONS": {"CONNECTION_POOL_KWARGS": REDIS_CONNECTION_KWARGS},
+            "OPTIONS": {
+                "CONNECTION_POOL_KWARGS": REDIS_CONNECTION_KWARGS,
+                # JSON, not django-redis's default pickle: whoever can write
+                # to Redis must not be able to run code in every worker.
+                "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
+            },
             "KEY_PREFIX": "chat-session",
         },
     }
@@ -233,10 +238,6 @@ WHITENOISE_USE_FINDERS = DEBUG
 # Chat limits; the wire contract in docs/protocol.md names them.
 CHAT_HISTORY_ON_PAGE = 50
 CHAT_CATCHUP_LIMIT = env_int("CHAT_CATCHUP_LIMIT", 100)
-# Bytes of one HTTP request body; Daphne answers 413 to a larger one before
-# reading it (proj/daphne_http.py), nginx.conf's client_max_body_size by
-# default; 0: any size.
-CHAT_MAX_REQUEST_BODY = env_int("CHAT_MAX_REQUEST_BODY", 1024 * 1024)
 # Bytes of one HTTP request body; Daphne answers 413 to a larger one before
 # reading it (proj/daphne_http.py), nginx.conf's client_max_body_size by
 # default; 0: any size.

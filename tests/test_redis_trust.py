@@ -1,0 +1,73 @@
+"""
+What a worker takes from Redis, against a private redis-server with the
+settings a deployment has (a fresh Python with REDIS_URL): channel sessions
+are stored as JSON, and a pickle planted under a session's key is never
+unpickled (it would run code in every worker that loads it).
+"""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.processes import ModuleRedis
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+_redis = ModuleRedis("redis-trust-")
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    _redis.start()
+    try:
+        yield _redis.url
+    finally:
+        _redis.stop()
+
+
+def run(code, redis_url, tmp_path):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DJANGO_", "REDIS_", "DATABASE_", "CHANNEL_", "CHAT_"))}
+    env.update(DJANGO_SETTINGS_MODULE="proj.settings", DJANGO_DEBUG="1", REDIS_URL=redis_url,
+               DATABASE_URL="sqlite:///%s" % (tmp_path / "db.sqlite3"))
+    result = subprocess.run([sys.executable, "-c", "import django; django.setup()\n" + code], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_a_channel_session_is_stored_as_json(redis_url, tmp_path):
+    raw = run("""
+from channels.sessions import session_for_reply_channel
+session = session_for_reply_channel("daphne.response.json!1")
+session.save(must_create=True)  # as channel_session creates it
+session["room_id"] = 7
+session.save()
+from django.core.cache import caches
+from django.conf import settings
+client = caches[settings.SESSION_CACHE_ALIAS].client.get_client()
+print(client.get(caches[settings.SESSION_CACHE_ALIAS].make_key(session.cache_key)).decode())
+""", redis_url, tmp_path)
+    assert json.loads(raw)["room_id"] == 7
+
+
+def test_a_pickle_planted_under_a_session_key_is_not_run(redis_url, tmp_path):
+    marker = tmp_path / "pwned"
+    out = run("""
+import pickle, os
+class Exploit:
+    def __reduce__(self):
+        return (open, (%r, "w"))
+from channels.sessions import session_for_reply_channel
+from django.core.cache import caches
+from django.conf import settings
+session = session_for_reply_channel("daphne.response.planted!1")
+cache = caches[settings.SESSION_CACHE_ALIAS]
+cache.client.get_client().set(cache.make_key(session.cache_key), pickle.dumps(Exploit()))
+loaded = session_for_reply_channel("daphne.response.planted!1")
+print(dict(loaded.items()))
+""" % str(marker), redis_url, tmp_path)
+    assert not marker.exists(), "the planted pickle ran"
+    assert out == "{}"

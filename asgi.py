@@ -5,6 +5,7 @@ Daphne imports this module, reads Django's settings, and then only moves
 messages between sockets and the channel layer; the Django code itself runs
 in `manage.py runworker` processes that consume the same layer.
 """
+import proj.compat  # noqa: F401  (first: what the stack needs on Python 3.11-3.13)
 import os
 
 import channels.asgi

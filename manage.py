@@ -1,4 +1,5 @@
 #!/usr/bin/env python
+import proj.compat  # noqa: F401  (first: what the stack needs on Python 3.11-3.13)
 import os
 import sys
 

@@ -1,10 +1,17 @@
 # The two commands of the README, and the pieces they are made of.
 #   make run     the chat on http://127.0.0.1:8000 (runserver: in-memory layer, SQLite)
 #   make test    the whole test suite (starts its own redis-server, Daphne, runworkers)
-# Both create .venv with Python 3.11 and install whatever is missing first.
+# Both install whatever is missing into the venv of the chosen Python first.
+#
+# Which Python: PYTHON=/path/to/python3.X (3.11, 3.12 or 3.13), or else
+# python3.11 if it runs, else the first of 3.13, 3.12, 3.11 found as
+# python3.X on PATH, in pyenv ($PYENV_ROOT/versions) or in uv's Pythons.
+# The default Python's venv is .venv; another Python's is .venv-3.X, so they
+# coexist. `make which-python [WANT=3.13]` prints the one chosen.
 
-PYTHON ?= python3
-VENV ?= .venv
+SUPPORTED = 3.11 3.12 3.13
+PREFERRED = 3.11
+SEARCH_ORDER = 3.13 3.12 3.11
 ADDR ?= 127.0.0.1:8000
 PYTEST_ARGS ?=
 # Debian packages the test suite starts as real processes (package:program).
@@ -14,9 +21,31 @@ TEST_SYSTEM_PACKAGES = redis-server:redis-server postgresql:initdb nginx:nginx o
 # give each process they start its own environment.
 SERVICE_VARIABLE_PATTERN = ^(DJANGO|DATABASE|REDIS|CHANNEL_LAYER|CHAT|DAPHNE|WORKER|NGINX)_[A-Z_]*=
 
+# find VERSION...: prints the interpreter of the first of those versions that
+# runs: python3.X on PATH, then pyenv's, then uv's; nothing if none.
+FIND = find() { \
+    for version in "$$@"; do \
+        for candidate in "python$$version" \
+                $$(ls -rd "$${PYENV_ROOT:-$$HOME/.pyenv}"/versions/$$version.*/bin/python$$version 2>/dev/null) \
+                $$(ls -rd "$${UV_PYTHON_INSTALL_DIR:-$$HOME/.local/share/uv/python}"/cpython-$$version.*/bin/python$$version 2>/dev/null); do \
+            found=$$("$$candidate" -c 'import sys; print("%d.%d" % sys.version_info[:2], sys.executable)' 2>/dev/null) \
+                && [ "$${found%% *}" = "$$version" ] && { echo "$$found" | cut -d' ' -f2-; return 0; }; \
+        done; \
+    done; return 1; }
+
+# Computed once, when first used.
+DEFAULT_PYTHON = $(eval DEFAULT_PYTHON := $(shell $(FIND); find $(PREFERRED) || find $(SEARCH_ORDER)))$(DEFAULT_PYTHON)
+ifdef WANT
+PYTHON := $(shell $(FIND); find $(WANT))
+endif
+PYTHON ?= $(DEFAULT_PYTHON)
+VERSION_OF = $(if $(1),$(shell $(1) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null))
+PYTHON_VERSION = $(eval PYTHON_VERSION := $(call VERSION_OF,$(PYTHON)))$(PYTHON_VERSION)
+DEFAULT_VERSION = $(eval DEFAULT_VERSION := $(call VERSION_OF,$(DEFAULT_PYTHON)))$(DEFAULT_VERSION)
+VENV ?= $(if $(filter $(DEFAULT_VERSION),$(PYTHON_VERSION)),.venv,.venv-$(PYTHON_VERSION))
 BIN = $(VENV)/bin
 
-.PHONY: run test bench system-deps clean
+.PHONY: run test upstream-tests bench system-deps which-python check-python clean
 
 run: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --noinput
@@ -32,21 +61,40 @@ test: $(VENV)/.installed-dev system-deps
 	env $$(env | grep -E -o '$(SERVICE_VARIABLE_PATTERN)' | sed 's/^/-u /; s/=$$//') \
 	    $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The pinned libraries' own test suites, against this environment.
+upstream-tests: $(VENV)/.installed-dev system-deps
+	$(BIN)/python tests/upstream/run.py
+
 bench: $(VENV)/.installed-dev system-deps
 	$(BIN)/python bench/msgpack_codec.py
 
-$(VENV)/bin/python:
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { \
-	    echo "This stack needs Python 3.11; '$(PYTHON)' is $$($(PYTHON) --version 2>&1)." \
-	         "Run with PYTHON=/path/to/python3.11."; exit 1; }
+which-python: check-python
+	@echo $(PYTHON)
+
+check-python:
+	@[ -n "$(PYTHON)" ] || { echo "No supported Python found: looked for $(if $(WANT),python$(WANT),python$(PREFERRED)," \
+	    "then python$(subst $() $(),$(comma) python,$(SEARCH_ORDER))) on PATH, in $${PYENV_ROOT:-$$HOME/.pyenv}/versions" \
+	    "and in uv's Pythons. Install one (README.md, The stack) or run with PYTHON=/path/to/python3.X."; exit 1; }
+	@case " $(SUPPORTED) " in *" $(PYTHON_VERSION) "*) ;; *) \
+	    echo "This stack runs on Python $(SUPPORTED); '$(PYTHON)' is $$($(PYTHON) --version 2>&1)." \
+	         "Run with PYTHON=/path/to/python3.X."; exit 1;; esac
+	@if [ -x $(BIN)/python ]; then \
+	    have=$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	    [ "$$have" = "$(PYTHON_VERSION)" ] || { echo "$(VENV) is Python $$have, not $(PYTHON_VERSION) ($(PYTHON))." \
+	        "Name its Python (PYTHON=...), or another venv (VENV=...)."; exit 1; }; \
+	fi
+
+comma = ,
+
+$(VENV)/bin/python: | check-python
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: requirements.txt | $(VENV)/bin/python
+$(VENV)/.installed: requirements.txt | check-python $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	@touch $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | check-python $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	@touch $@ $(VENV)/.installed
 

@@ -216,6 +216,9 @@ if CHANNEL_SESSIONS_IN_REDIS:
     # stay in the database (SESSION_ENGINE), so this names channel sessions only.
     SESSION_CACHE_ALIAS = "channel_sessions"
 
+# Django's ModelBackend, answering in the same work for every username (chat/auth.py).
+AUTHENTICATION_BACKENDS = ["chat.auth.ModelBackend"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -390,3 +390,26 @@ def test_a_send_counts_its_statistics_as_asgi_redis_does(layer):
         chat.send("stats.test", {"n": 2})
     assert chat.channel_statistics("stats.test") == dict(
         messages_count=1, messages_pending=1, messages_max_age=0, channel_full_count=1)
+
+
+@pytest.mark.parametrize("message", [
+    {"text": "hi"},
+    {},
+    {"bytes": b"\x00\xff", "close": True, "text": "é" * 300},
+    {"k%d" % number: number for number in range(20)},  # past a fixmap's 15 entries
+])
+def test_a_broadcast_packed_once_unpacks_as_asgi_redis_packs_each_copy(message, redis_url):
+    import msgpack
+    from proj.layers import _ProcessChannelPacker
+    chat = ChatChannelLayer(hosts=[redis_url])
+    packed = _ProcessChannelPacker(message)("daphne.response.abc!xyz")
+    assert msgpack.unpackb(packed, encoding="utf8") == chat.deserialize(chat.serialize(
+        dict(message, __asgi_channel__="daphne.response.abc!xyz")))
+
+
+@pytest.mark.parametrize("size", [0, 31, 32, 255, 256, 65535, 65536])
+def test_a_channel_name_is_packed_as_msgpack_packs_it(size):
+    import msgpack
+    from proj.layers import _packed_str
+    text = "é" * (size // 2) + "x" * (size % 2)
+    assert _packed_str(text) == msgpack.packb(text, use_bin_type=True)

@@ -50,6 +50,20 @@ def env_list(name, default):
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_choice(name, default, choices):
+    """One of `choices`, by name."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    if raw.strip() not in choices:
+        raise ImproperlyConfigured("%s=%r is not one of %s." % (name, raw, ", ".join(choices)))
+    return raw.strip()
+
+
+# libpq's sslmode values.
+SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
 def env_networks(name):
     """A comma-separated list of networks in CIDR form (10.0.0.0/8,
     2001:db8::/32, or one address); [] when unset."""

@@ -12,7 +12,8 @@ import os
 import dj_database_url
 
 from proj.compat import redis_client_settings
-from proj.env import env_bool, env_int, env_list, env_networks, env_redis_urls, require_production_settings
+from proj.env import (SSLMODES, env_bool, env_choice, env_int, env_list, env_networks, env_redis_urls,
+                      require_production_settings)
 
 BASE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -107,6 +108,11 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] in ("django.db.backends.postgresql", "django.db.backends.postgresql_psycopg2"):
     # Django 2.2's backend with the psycopg2 2.9 fix (proj/postgresql/base.py).
     DATABASES["default"]["ENGINE"] = "proj.postgresql"
+    # libpq's own default, "prefer", takes an unencrypted connection from
+    # whoever answers; verify-full checks the server (docs/deployment.md).
+    # A ?sslmode= in DATABASE_URL wins.
+    sslmode = env_choice("DATABASE_SSLMODE", "prefer", SSLMODES)
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("sslmode", sslmode)
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Write-ahead log, for several worker processes on one file (proj/sqlite3/base.py).
     DATABASES["default"]["ENGINE"] = "proj.sqlite3"

@@ -135,6 +135,19 @@ def test_database_url_is_honoured():
     # Django 2.2's backend, mended for psycopg2 2.9.
     assert db["ENGINE"] == "proj.postgresql"
     assert (db["NAME"], db["HOST"], db["PORT"], db["USER"]) == ("chat", "db.internal", 5432, "chat")
+    assert db["OPTIONS"]["sslmode"] == "prefer"  # libpq's default, said out loud
+
+
+def test_the_postgresql_connection_can_be_made_to_verify_its_server():
+    code = "import json; from django.conf import settings as s; print(json.dumps(s.DATABASES['default']['OPTIONS']))"
+    options = json.loads(start(code=code, DATABASE_URL="postgres://c:p@db:5432/chat",
+                               DATABASE_SSLMODE="verify-full").stdout)
+    assert options["sslmode"] == "verify-full"
+    # One in the URL wins, with its certificate options.
+    options = json.loads(start(code=code, DATABASE_SSLMODE="require",
+                               DATABASE_URL="postgres://c:p@db:5432/chat?sslmode=verify-ca&sslrootcert=/etc/ca.pem").stdout)
+    assert (options["sslmode"], options["sslrootcert"]) == ("verify-ca", "/etc/ca.pem")
+    assert "DATABASE_SSLMODE='verify'" in refusal(DATABASE_URL="postgres://c:p@db:5432/chat", DATABASE_SSLMODE="verify")
 
 
 def test_production_with_everything_set_starts():

@@ -1,0 +1,231 @@
+"""
+Daphne's own guards (proj/daphne_http.py, installed by the chat: endpoint),
+over real sockets to a real Daphne as deploy/daphne.sh starts it, with
+nothing in front, as the Procfile's `web` behind Heroku's router:
+
+- a request body over CHAT_MAX_REQUEST_BODY (the shipped 1 MiB) is answered
+  413, or its connection cut, before Daphne buffers it: no worker runs it and
+  Redis never receives it; a body within the cap still reaches a worker;
+- a client that writes its own X-Forwarded-For entries ahead of the one
+  the router appends is still held to its real address's budgets (the
+  shipped CHAT_ADDRESS_CONNECT_RATE/BURST, proj/layers.py), and cannot
+  spend another address's.
+"""
+import base64
+import os
+import socket
+import time
+import urllib.parse
+import uuid
+
+import pytest
+
+from tests.support.processes import chat_stack, http_status
+
+pytestmark = [pytest.mark.integration]
+
+CAP = 1024 * 1024            # the shipped CHAT_MAX_REQUEST_BODY
+CONNECT_BURST = 30           # the shipped CHAT_ADDRESS_CONNECT_BURST
+CONNECT_RATE = 5             # the shipped CHAT_ADDRESS_CONNECT_RATE, a second
+ANSWER_WITHIN = 5.0          # seconds for Daphne's 413 or cut
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """Daphne (the shipped flags: --proxy-headers, the chat: endpoint), one
+    worker, the shipped budgets; SQLite: nothing here depends on the database."""
+    with chat_stack(tmp_path_factory.mktemp("chat-stack-daphne-guards"), workers=1,
+                    shipped_budgets=True) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def room(stack):
+    label = "guards-%s" % uuid.uuid4().hex[:12]
+    assert http_status(stack.host, stack.http_port, "/%s/" % label) == 200
+    return label
+
+
+# --------------------------------------------------------------------------
+# Raw HTTP: what a client that does not follow the rules sends
+
+
+def connect(stack):
+    return socket.create_connection((stack.host, stack.http_port), timeout=ANSWER_WITHIN)
+
+
+def head(stack, method, path, headers):
+    lines = ["%s %s HTTP/1.1" % (method, path), "Host: %s:%d" % (stack.host, stack.http_port)]
+    return ("\r\n".join(lines + ["%s: %s" % header for header in headers]) + "\r\n\r\n").encode("latin-1")
+
+
+def response_head(sock):
+    """The status line and headers Daphne sent, b"" if it closed the
+    connection (or reset it) without a word; fails after ANSWER_WITHIN s."""
+    data = b""
+    try:
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except (ConnectionResetError, BrokenPipeError):
+        pass
+    except socket.timeout:
+        pytest.fail("no answer and no close within %ss; so far: %r" % (ANSWER_WITHIN, data[:200]))
+    return data
+
+
+def status_of(data):
+    return int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else None
+
+
+def send_all(sock, data):
+    """Send what Daphne will take; False once it has closed the connection."""
+    try:
+        sock.sendall(data)
+        return True
+    except (ConnectionResetError, BrokenPipeError):
+        return False
+
+
+def redis_input_bytes(stack):
+    """Bytes Redis has received from all its clients so far (INFO stats)."""
+    with socket.create_connection((stack.host, stack.redis_port), timeout=5) as sock:
+        sock.sendall(b"INFO stats\r\n")
+        data = b""
+        while b"total_net_input_bytes:" not in data or not data.endswith(b"\r\n"):
+            data += sock.recv(65536)
+    for line in data.split(b"\r\n"):
+        if line.startswith(b"total_net_input_bytes:"):
+            return int(line.split(b":")[1])
+    raise AssertionError(data)
+
+
+def http_requests_run(stack):
+    return sum(stack.dispatch_count(worker, "http.request") for worker in stack.workers)
+
+
+FORM = ("Content-Type", "application/x-www-form-urlencoded")
+
+
+def test_a_content_length_over_the_cap_is_answered_413_before_the_body_is_sent(stack):
+    ran = http_requests_run(stack)
+    with connect(stack) as sock:
+        started = time.monotonic()
+        sock.sendall(head(stack, "POST", "/", [FORM, ("Content-Length", CAP + 1)]))
+        answer = response_head(sock)
+    assert status_of(answer) == 413, answer
+    assert time.monotonic() - started < ANSWER_WITHIN
+    assert http_requests_run(stack) == ran
+
+
+def test_a_body_over_the_cap_sent_whole_never_reaches_redis_or_a_worker(stack):
+    size = 4 * CAP
+    ran, redis_before = http_requests_run(stack), redis_input_bytes(stack)
+    with connect(stack) as sock:
+        started = time.monotonic()
+        send_all(sock, head(stack, "POST", "/", [FORM, ("Content-Length", size)]) + b"x" * size)
+        answer = response_head(sock)
+    answered_within = time.monotonic() - started
+    time.sleep(0.5)  # what a forwarded body would have cost Redis and the worker by now
+    redis_got = redis_input_bytes(stack) - redis_before
+    assert redis_got < size // 2, "Redis received %d bytes while a %d-byte body was sent" % (redis_got, size)
+    assert http_requests_run(stack) == ran
+    assert status_of(answer) in (413, None), answer   # None: cut before the 413 was read
+    assert answered_within < ANSWER_WITHIN
+
+
+def test_a_chunked_body_growing_past_the_cap_is_cut(stack):
+    chunk = b"x" * 65536
+    ran = http_requests_run(stack)
+    with connect(stack) as sock:
+        sock.sendall(head(stack, "POST", "/", [FORM, ("Transfer-Encoding", "chunked")]))
+        sent = 0
+        # One chunk past the cap, never the last (empty) chunk: without the
+        # cap Daphne would wait for it, holding what it has.
+        while sent <= CAP and send_all(sock, b"%x\r\n%s\r\n" % (len(chunk), chunk)):
+            sent += len(chunk)
+        answer = response_head(sock)
+    assert status_of(answer) in (413, None), answer
+    assert http_requests_run(stack) == ran
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_a_body_within_the_cap_still_reaches_a_worker(stack, framing):
+    body = b"a=" + b"x" * (CAP - 2)
+    if framing == "chunked":
+        headers, payload = [FORM, ("Transfer-Encoding", "chunked")], b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    else:
+        headers, payload = [FORM, ("Content-Length", len(body))], body
+    ran = http_requests_run(stack)
+    with connect(stack) as sock:
+        sock.settimeout(30)
+        sock.sendall(head(stack, "POST", "/", headers) + payload)
+        answer = response_head(sock)
+    # Django's CSRF check answers a POST without a token: a worker ran it.
+    assert status_of(answer) == 403, answer
+    assert http_requests_run(stack) == ran + 1
+
+
+# --------------------------------------------------------------------------
+# The client address behind a router that appends it (Heroku's)
+
+
+def handshake(stack, label, forwarded_for, extra=()):
+    """A WebSocket handshake to the room with this X-Forwarded-For; the HTTP
+    status Daphne answers (101: open; the socket is then dropped)."""
+    origin = "http://%s:%d" % (stack.host, stack.http_port)
+    headers = [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Origin", origin),
+               ("Sec-WebSocket-Key", base64.b64encode(os.urandom(16)).decode("ascii")),
+               ("Sec-WebSocket-Version", "13"), ("X-Forwarded-For", forwarded_for)] + list(extra)
+    with socket.create_connection((stack.host, stack.http_port), timeout=15) as sock:
+        sock.sendall(head(stack, "GET", "/chat/%s/" % urllib.parse.quote(label), headers))
+        sock.settimeout(15)
+        answer = response_head(sock)
+    assert status_of(answer) is not None, answer
+    return status_of(answer)
+
+
+def forged():
+    return "10.%d.%d.%d" % tuple(os.urandom(3))
+
+
+def handshakes_until_refused(stack, label, forwarded_for, most):
+    """Handshakes (forwarded_for() gives each one's header) until one is
+    refused; the statuses. Fails if any is neither opened nor refused."""
+    statuses = []
+    while len(statuses) < most:
+        statuses.append(handshake(stack, label, forwarded_for()))
+        assert statuses[-1] in (101, 503), statuses
+        if statuses[-1] == 503:
+            break
+    return statuses
+
+
+def test_rotating_forged_entries_ahead_of_the_routers_are_counted_as_one_address(stack, room):
+    started = time.monotonic()
+    statuses = handshakes_until_refused(stack, room, lambda: "%s, 127.0.0.5" % forged(), most=150)
+    elapsed = time.monotonic() - started
+    assert statuses[-1] == 503, "never refused: %d handshakes from one address, each with another forged " \
+                                "entry, all opened in %.1f s" % (len(statuses), elapsed)
+    assert statuses.count(101) <= CONNECT_BURST + CONNECT_RATE * elapsed + 1
+    assert "Refusing a WebSocket from 127.0.0.5:" in stack.daphne.log_text()
+
+
+def test_a_forged_entry_does_not_spend_another_addresss_budget(stack, room):
+    # The attacker, at 127.0.0.6 behind the router, names the victim first.
+    statuses = handshakes_until_refused(stack, room, lambda: "127.0.0.7, 127.0.0.6", most=150)
+    assert statuses[-1] == 503, statuses
+    # The victim's own handshake, as the router forwards it, still opens.
+    assert handshake(stack, room, "127.0.0.7") == 101
+    assert "Refusing a WebSocket from 127.0.0.7:" not in stack.daphne.log_text()
+
+
+@pytest.mark.parametrize("smuggle", ["\x0b", "\x0c", "\x1c"], ids=["VT", "FF", "FS"])
+def test_a_handshake_that_smuggles_a_header_line_past_the_proxy_is_refused(stack, room, smuggle):
+    # A proxy takes "x<VT>X-Forwarded-For: ..." for one User-Agent value;
+    # autobahn, re-reading the handshake Daphne replays, would see a second
+    # X-Forwarded-For line after the router's (GHSA-2gqc-mwv3-66rp).
+    status = handshake(stack, room, "127.0.0.8", extra=[("User-Agent", "x%sX-Forwarded-For: %s" % (smuggle, forged()))])
+    assert status == 400

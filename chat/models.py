@@ -47,12 +47,16 @@ class RoomQuerySet(models.QuerySet):
         return self.filter(access=Room.PUBLIC)
 
     def by_latest_activity(self):
-        """Rooms with the newest message (or creation, if still empty) first."""
-        return self.annotate(
-            last_message_at=models.Max("messages__timestamp"),
-        ).annotate(
-            last_activity=models.functions.Coalesce("last_message_at", "created"),
-        ).order_by("-last_activity", "-pk")
+        """Rooms that have messages, the latest first: an index read, not an
+        aggregate over every message. A room nobody wrote in is nobody's to
+        list: anyone can make one by visiting its URL."""
+        return self.filter(last_message_at__isnull=False).order_by("-last_message_at", "-pk")
+
+    def unused(self, since):
+        """Public rooms made before `since` in which nobody ever wrote and
+        nobody is now: a visit made them, and a visit makes them again."""
+        return self.filter(access=Room.PUBLIC, last_message_at__isnull=True, created__lt=since).exclude(
+            pk__in=Presence.objects.values("room_id"))
 
 
 class Room(models.Model):
@@ -67,6 +71,8 @@ class Room(models.Model):
     created = models.DateTimeField(default=timezone.now, db_index=True)
     # Who may read and post. Rooms made by a first visit are public.
     access = models.CharField(max_length=8, choices=ACCESS_CHOICES, default=PUBLIC)
+    # When the newest message was saved; None until someone writes.
+    last_message_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     objects = RoomQuerySet.as_manager()
 
@@ -119,18 +125,20 @@ class Room(models.Model):
         order and each knows the id before it: clients find a gap by
         `previous_id` (docs/protocol.md).
         """
+        now = timezone.now()
         with transaction.atomic():
-            # A no-op UPDATE takes the lock on both databases: PostgreSQL
-            # locks the row; SQLite takes its write lock now, instead of
-            # failing "database is locked" when a reader tries to upgrade.
-            Room.objects.filter(pk=self.pk).update(label=models.F("label"))
+            # The UPDATE takes the lock on both databases: PostgreSQL locks
+            # the row; SQLite takes its write lock now, instead of failing
+            # "database is locked" when a reader tries to upgrade.
+            Room.objects.filter(pk=self.pk).update(last_message_at=now)
             if client_id is not None:
                 sender = {"user_id": user_id} if user_id is not None else {"handle": handle}
                 earlier = self.messages.with_previous_id().filter(client_id=client_id, **sender).first()
                 if earlier is not None:
                     return earlier, False
             previous_id = self.messages.order_by("-pk").values_list("pk", flat=True).first()
-            message = self.messages.create(handle=handle, message=text, client_id=client_id, user_id=user_id)
+            message = self.messages.create(handle=handle, message=text, client_id=client_id, user_id=user_id,
+                                           timestamp=now)
         message.previous_id = previous_id
         return message, True
 

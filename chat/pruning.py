@@ -3,24 +3,29 @@ Every worker process runs a pruner thread: every PRUNE_EVERY seconds one of
 them (a lock in Redis picks it) drops the Group memberships of sockets gone
 without a disconnect (proj/socket_registry.py says how those are found),
 and deletes those sockets' channel sessions and presence, as their
-disconnect would have.
+disconnect would have. The same pass removes public rooms that a visit
+made a day ago and nobody wrote in (Room.objects.unused).
 """
 import logging
 import random
 import threading
 import time
+from datetime import timedelta
 
 import redis
 from channels.sessions import session_for_reply_channel
 from django.db import close_old_connections, connection
+from django.utils import timezone
 
 from chat import presence
+from chat.models import Room
 from proj import socket_registry
 
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY = 15.0  # seconds between pruning passes, fleet-wide
 LOCK_KEY = "chat:pruning"
+UNUSED_ROOM_AGE = timedelta(days=1)
 
 
 def start_pruner(layer):
@@ -55,4 +60,7 @@ def prune_once(layer):
     for reply_channel in gone:
         session_for_reply_channel(reply_channel).delete()
     presence.left(gone)
+    removed, _ = Room.objects.unused(since=timezone.now() - UNUSED_ROOM_AGE).delete()
+    if removed:
+        log.info("Removed %d unused room(s)", removed)
     return gone

@@ -1,9 +1,11 @@
 """The model's wire shape and queries."""
 import re
+from datetime import timedelta
 
 from django.test import TestCase
+from django.utils import timezone
 
-from chat.models import LABEL_PATTERN, Message, Room, random_label
+from chat.models import LABEL_PATTERN, Message, Presence, Room, random_label
 
 
 def is_valid_label(label):
@@ -70,3 +72,32 @@ class RoomTests(TestCase):
         self.assertFalse(is_valid_label("a/b"))
         self.assertFalse(is_valid_label("a\n"))
         self.assertTrue(re.match(r"^[-\w]+$", random_label()))
+
+
+class RoomListTests(TestCase):
+    def test_the_list_holds_rooms_with_messages_newest_first_and_no_empty_ones(self):
+        quiet, busy, empty = (Room.objects.create(label=label) for label in ("quiet", "busy", "empty"))
+        quiet.post("alice", "one")
+        busy.post("bob", "two")
+        self.assertEqual([room.label for room in Room.objects.by_latest_activity()], ["busy", "quiet"])
+        quiet.post("alice", "three")
+        self.assertEqual([room.label for room in Room.objects.by_latest_activity()], ["quiet", "busy"])
+        self.assertEqual(Room.objects.get(label="quiet").last_message_at, Message.objects.last().timestamp)
+
+    def test_the_list_is_one_indexed_query_however_many_messages(self):
+        for number in range(5):
+            Room.objects.create(label="room-%d" % number).post("alice", "hi")
+        with self.assertNumQueries(1):
+            rooms = list(Room.objects.by_latest_activity()[:3])
+        self.assertEqual(len(rooms), 3)
+
+    def test_unused_public_rooms_older_than_a_day_are_the_ones_to_remove(self):
+        day_ago = timezone.now() - timedelta(days=1)
+        old = dict(created=day_ago - timedelta(minutes=1))
+        Room.objects.create(label="old-empty", **old)
+        Room.objects.create(label="old-written", **old).post("alice", "kept")
+        Room.objects.create(label="old-members", access=Room.MEMBERS, **old)
+        occupied = Room.objects.create(label="old-occupied", **old)
+        Presence.objects.create(room=occupied, reply_channel="daphne.response.x!1")
+        Room.objects.create(label="new-empty")
+        self.assertEqual([room.label for room in Room.objects.unused(since=day_ago)], ["old-empty"])

@@ -65,7 +65,9 @@ def guard_admin(get_response):
     prefix = "/admin/"
 
     def middleware(request):
-        if not request.path.startswith(prefix):
+        # path_info is what Django routes by: with a root path (Daphne takes
+        # one from a Daphne-Root-Path header) `path` is /<root>/admin/...
+        if not request.path_info.startswith(prefix):
             return get_response(request)
         if networks and not _from(request.META.get("REMOTE_ADDR"), networks):
             log.info("Refused /admin/ to %s: not in DJANGO_ADMIN_ALLOWED_NETWORKS", request.META.get("REMOTE_ADDR"))

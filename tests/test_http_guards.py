@@ -37,6 +37,11 @@ class AdminTests(TestCase):
             self.assertEqual(response.status_code, 400, query)
         self.assertEqual(self.client.get("/admin/chat/room/?q=lobby").status_code, 200)
 
+    def test_a_root_path_does_not_hide_the_admin_from_the_guard(self):
+        # Daphne takes a root path from the client's Daphne-Root-Path header.
+        response = self.client.get("/admin/chat/room/?_connector=OR", SCRIPT_NAME="/x")
+        self.assertEqual(response.status_code, 400)
+
     @override_settings(ADMIN_ALLOWED_NETWORKS=["10.0.0.0/8"])
     def test_outside_its_networks_the_admin_does_not_exist(self):
         self.assertEqual(self.client.get("/admin/").status_code, 404)  # the test client is 127.0.0.1

@@ -28,8 +28,8 @@ class Browser:
         self.opener = urllib.request.build_opener(
             urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor(self.cookies), _NoRedirects)
 
-    def request(self, path, data=None, method=None):
-        request = urllib.request.Request(self.stack.url(path), method=method,
+    def request(self, path, data=None, method=None, headers=None):
+        request = urllib.request.Request(self.stack.url(path), method=method, headers=headers or {},
                                          data=urllib.parse.urlencode(data).encode() if data is not None else None)
         try:
             with self.opener.open(request, timeout=20) as response:

@@ -42,6 +42,9 @@ def test_the_admin_changelist_refuses_parameters_that_shape_sql(stack, http_get)
     for query in ("?_connector=OR", "?_negated=True", "?q=x&_connector=x"):
         status, _, page = browser.request("/admin/chat/room/" + query)
         assert status == 400, (query, status, page[:300])
+    # A client-chosen root path (Daphne-Root-Path) moves the admin under it.
+    status, _, page = browser.request("/x/admin/chat/room/?_connector=OR", headers={"Daphne-Root-Path": "/x"})
+    assert status in (400, 404), (status, page[:300])
     status, _, page = browser.request("/admin/chat/room/?q=" + label)
     assert status == 200 and label in page
     assert shell(stack, "from chat.models import Room; print(Room.objects.filter(label=%r).count())" % label) == "1"

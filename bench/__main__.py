@@ -114,7 +114,7 @@ def run(args):
                 names = [name for name in chosen if database == "sqlite" or name in ON_POSTGRESQL]
                 if not names:
                     continue
-                print("== %s on %s" % (server, database), flush=True)
+                print("== %s%s" % (server, "" if server == "bare" else " on " + database), flush=True)
                 try:
                     run_stack(data, server, database, names, sizes, workdir)
                 except ProcessError as error:
@@ -125,7 +125,7 @@ def run(args):
         if "redis" in chosen or not args.workloads:
             print("== redis-benchmark", flush=True)
             with ProcessGroup(os.path.join(workdir, "redis-benchmark")) as group:
-                data["redis_benchmark"] = workloads.redis_benchmark(group)
+                data["redis_benchmark"] = workloads.redis_benchmark(group, args.quick)
     finally:
         data["meta"]["seconds"] = time.monotonic() - started
         if not args.keep:

@@ -18,12 +18,16 @@ import asyncio
 import collections
 import itertools
 import json
+import random
 import time
 
 import websockets
 from websockets.asyncio.client import connect
 
 OPEN_TIMEOUT = 30
+# chat.js's reconnect back-off (seconds).
+FIRST_RETRY_DELAY = 0.5
+MAX_RETRY_DELAY = 15.0
 
 
 def address(number):
@@ -189,17 +193,28 @@ class LoadClient:
             self.rooms[conn.room].append(conn)
         return conns, time.monotonic() - started
 
-    async def connect_all(self, conns, concurrency=50, after=None):
+    async def connect_all(self, conns, concurrency=50, after=None, retry_until=None):
+        """Connect every conn, at most `concurrency` handshakes at a time. With retry_until (a
+        time.monotonic() deadline) a failed handshake is tried again with chat.js's back-off:
+        0.5 s doubling to 15 s, plus up to half of it at random."""
         gate = asyncio.Semaphore(concurrency)
 
         async def one(conn):
-            async with gate:
-                try:
-                    await conn.connect(self.stack.ws_url(conn.room, after(conn) if callable(after) else after))
-                except websockets.InvalidStatus as error:
-                    self.connect_failures["HTTP %s" % error.response.status_code] += 1
-                except Exception as error:
-                    self.connect_failures[type(error).__name__] += 1
+            delay = FIRST_RETRY_DELAY
+            while True:
+                async with gate:
+                    try:
+                        await conn.connect(self.stack.ws_url(conn.room, after(conn) if callable(after) else after))
+                        return
+                    except websockets.InvalidStatus as error:
+                        self.connect_failures["HTTP %s" % error.response.status_code] += 1
+                    except Exception as error:
+                        self.connect_failures[type(error).__name__] += 1
+                wait = delay + random.random() * delay / 2
+                if retry_until is None or time.monotonic() + wait > retry_until:
+                    return
+                await asyncio.sleep(wait)
+                delay = min(delay * 2, MAX_RETRY_DELAY)
 
         await asyncio.gather(*(one(conn) for conn in conns))
 

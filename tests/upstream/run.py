@@ -427,7 +427,12 @@ def main():
             if options.suites and name not in options.suites:
                 continue
             flush(redis_ports)
-            results[name] = run_suite(name, suite, work, options.full)
+            try:
+                results[name] = run_suite(name, suite, work, options.full)
+            except BaseException:
+                results[name] = dict(passed=0, failed=1, skipped=0, xfailed=0, deselected=0, seconds=0,
+                                     note="interrupted")
+                raise
     finally:
         group.stop_all()
         print_summary(results)

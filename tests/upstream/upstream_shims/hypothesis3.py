@@ -3,9 +3,10 @@ daphne 1.4.2's tests (daphne/tests/http_strategies.py, test_ws.py) were
 written for Hypothesis 3.x; the project pins Hypothesis 6 (its own property
 tests), and one venv holds one Hypothesis. Two 3.x arguments are gone:
 
-- `average_size=` on strategies.text/binary/lists: a size hint that
-  Hypothesis 3.57 already ignored (deprecated, "no effect"), removed in 4.0.
-  Dropped here, so the strategies draw as later 3.x did.
+- `average_size=` on strategies.text/binary/lists: a size hint that later
+  3.x releases deprecated and ignored ("average_size was a no-op, is
+  removed": 4.0.0's notes). Dropped here, so the strategies draw as those
+  releases did.
 - `settings(perform_health_check=False)`: removed in 4.0; its replacement is
   `suppress_health_check=list(HealthCheck)`, which is what it is turned into.
 """

@@ -16,8 +16,12 @@
 # Flags, chosen on purpose (a variable overrides each number):
 #   --proxy-headers (DAPHNE_PROXY_HEADERS=1)  the client's address and scheme
 #       come from nginx's or Heroku's X-Forwarded-For/-Proto: what the access
-#       log shows and the per-address budgets (proj/layers.py) count. Right
-#       only while the proxy alone reaches Daphne: keep DAPHNE_BIND on loopback.
+#       log shows and the per-address budgets (proj/layers.py) count. The
+#       chat: endpoint takes the entry DAPHNE_TRUSTED_PROXIES (1) from the
+#       right, the one the nearest proxy wrote (nginx.conf sets one; Heroku's
+#       router appends one to what the client sent), not Daphne's first one,
+#       which the client writes (proj/daphne_http.py). Right only while the
+#       proxies alone reach Daphne: keep DAPHNE_BIND on loopback.
 #   --ping-interval 20 --ping-timeout 30 (DAPHNE_PING_INTERVAL,
 #       DAPHNE_PING_TIMEOUT)  an idle socket is pinged every 20 s and dropped
 #       when its client stays silent 30 s more: dead clients and half-open
@@ -56,6 +60,10 @@ case "${DAPHNE_PROXY_HEADERS:-1}" in
     0 | false | no | off) ;;
     *) die "DAPHNE_PROXY_HEADERS=$DAPHNE_PROXY_HEADERS is not a boolean; use 1 or 0." ;;
 esac
+# Read by the chat: endpoint (proj/daphne_endpoint.py); checked here first.
+trusted_proxies=${DAPHNE_TRUSTED_PROXIES:-1}
+is_count "$trusted_proxies" || die "DAPHNE_TRUSTED_PROXIES=$trusted_proxies is not a number of proxies (0 or more)."
+export DAPHNE_TRUSTED_PROXIES="$trusted_proxies"
 
 ping_interval=$(seconds DAPHNE_PING_INTERVAL 20)
 ping_timeout=$(seconds DAPHNE_PING_TIMEOUT 30)
@@ -65,9 +73,11 @@ expiry=$(seconds CHANNEL_LAYER_GROUP_EXPIRY 86400)
 [ "$timeout" -lt "$expiry" ] || die "DAPHNE_WEBSOCKET_TIMEOUT=$timeout must be below CHANNEL_LAYER_GROUP_EXPIRY=$expiry: a socket open longer than its Group membership hears nothing."
 
 # The listening socket, as a Twisted endpoint wrapped in proj/daphne_endpoint.py
-# so that frames over CHAT_MAX_FRAME_SIZE are refused before Daphne reads
-# them (autobahn, close code 1009); Daphne's --bind/--port offer no such
-# limit. Colons in an IPv6 address are escaped for the endpoint syntax.
+# so that frames over CHAT_MAX_FRAME_SIZE (autobahn, close code 1009) and
+# request bodies over CHAT_MAX_REQUEST_BODY (413) are refused before Daphne
+# reads them, and X-Forwarded-For is counted from the right; Daphne's
+# --bind/--port offer none of it. Colons in an IPv6 address are escaped for
+# the endpoint syntax.
 interface=$(printf '%s' "$DAPHNE_BIND" | sed -e 's/^\[//' -e 's/\]$//' -e 's/:/\\:/g')
 
 exec "${BIN}daphne" asgi:channel_layer -e "chat:tcp:port=$port:interface=$interface" \

@@ -29,7 +29,6 @@ with its settings on Daphne's HTTPFactory.
 import ipaddress
 import logging
 import re
-import time
 
 from daphne.http_protocol import WebRequest
 
@@ -161,8 +160,7 @@ class GuardedRequest(WebRequest):
 
     def process(self):
         if self._is_websocket_upgrade() and self._splits_for_autobahn():
-            self.request_start = time.time()
-            self.client_addr = None
+            self.client_addr = None  # for Daphne's access log line
             self.factory.reply_protocols.pop(self.reply_channel, None)
             self.basic_error(400, b"Bad Request", "Control characters in the handshake")
             return

@@ -45,7 +45,7 @@ DEFAULT_VERSION = $(eval DEFAULT_VERSION := $(call VERSION_OF,$(DEFAULT_PYTHON))
 VENV ?= $(if $(filter $(DEFAULT_VERSION),$(PYTHON_VERSION)),.venv,.venv-$(PYTHON_VERSION))
 BIN = $(VENV)/bin
 
-.PHONY: run test upstream-tests bench system-deps which-python check-python clean
+.PHONY: run test upstream-tests venv bench system-deps which-python check-python clean
 
 run: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --noinput
@@ -64,6 +64,9 @@ test: $(VENV)/.installed-dev system-deps
 # The pinned libraries' own test suites, against this environment.
 upstream-tests: $(VENV)/.installed-dev system-deps
 	$(BIN)/python tests/upstream/run.py
+
+# The venv with the test requirements, nothing run.
+venv: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev system-deps
 	$(BIN)/python bench/msgpack_codec.py

@@ -50,6 +50,7 @@ from proj.layers import RETRY_AFTER_KEY
 log = logging.getLogger(__name__)
 
 SESSION_ROOM_ID = "room_id"
+SESSION_GUEST_NAME = "guest_name"  # the name this guest's presence shows
 
 
 def room_or_error(room_id):
@@ -140,6 +141,10 @@ def ws_receive(message, label):
         raise SavedButNotSent(saved.pk) from failure
     if created:
         queue_mentions(saved)
+    if user is None and message.channel_session.get(SESSION_GUEST_NAME) != frame.handle:
+        # Once per name, not per message: the session remembers it.
+        presence.spoke(message.reply_channel.name, frame.handle)
+        message.channel_session[SESSION_GUEST_NAME] = frame.handle
 
 
 @ends_channel_session

@@ -233,4 +233,8 @@ class Presence(models.Model):
     reply_channel = models.CharField(max_length=200, unique=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, related_name="+",
                              on_delete=models.CASCADE)
+    # A guest's name, as its last saved message gave it ("" until then).
+    handle = models.CharField(max_length=HANDLE_MAX_LENGTH, blank=True, default="")
     since = models.DateTimeField(default=timezone.now)
+    # When the row last changed (a guest named itself): runpresence looks here.
+    changed = models.DateTimeField(auto_now=True)

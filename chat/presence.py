@@ -1,28 +1,32 @@
 """
 Who is in each room: signed-in users by username (once, however many
-sockets they have open) and anonymous sockets as a count.
+sockets they have open), guests by the name their last saved message gave
+(once each), and every guest socket as a count.
 
 Each open chat socket has a Presence row, written by its connect and
 deleted by its disconnect, or by the workers' pruner when the disconnect
-never came (chat/pruning.py: a killed Daphne's sockets go within 45 s).
+never came (chat/pruning.py: a killed Daphne's sockets go within 45 s); a
+guest's row takes its name when the guest first writes under it.
 `manage.py runpresence`, one long-running process, reads the rows every
 second and sends each room whose presence changed
 
-    {"type": "presence", "room": <label>, "users": [sorted usernames], "anonymous": <count>}
+    {"type": "presence", "room": <label>, "users": [sorted usernames],
+     "guests": [sorted guest names], "anonymous": <guest sockets>}
 
 to the room, at most once a second per room and only when the names or
 the count changed, within two seconds of it; a socket that connected
 without changing them (a second tab of a signed-in user) gets the room's
 presence on its own, so every new socket hears it within two seconds.
 
-While nobody comes or goes, each look is one small query (the rows' count
-and newest id, which change with every insert and delete: ids are never
-reused), not a read of every row: an idle service stays idle.
+While nobody comes, goes or names itself, each look is one small query
+(the rows' count, newest id and latest change: ids are never reused), not
+a read of every row: an idle service stays idle.
 """
 from collections import defaultdict
 
 from channels import Channel
 from django.db.models import Count, Max
+from django.utils import timezone
 
 from chat.models import Presence, Room
 from chat.wire import text_frame
@@ -37,27 +41,38 @@ def joined(room, reply_channel, user):
         user=user if user is not None and user.is_authenticated else None)], ignore_conflicts=True)
 
 
+def spoke(reply_channel, handle):
+    """A guest's socket saved a message under `handle`: name its row."""
+    Presence.objects.filter(reply_channel=reply_channel, user=None).update(handle=handle, changed=timezone.now())
+
+
 def left(reply_channels):
     Presence.objects.filter(reply_channel__in=list(reply_channels)).delete()
 
 
 def presence_of_rooms():
-    """{room id: (label, sorted usernames, anonymous count, sockets)} for rooms with anyone in."""
-    users, anonymous, sockets, labels = defaultdict(set), defaultdict(int), defaultdict(set), {}
-    rows = Presence.objects.values_list("room_id", "room__label", "user__username", "reply_channel")
-    for room_id, label, username, reply_channel in rows:
+    """{room id: (label, sorted usernames, sorted guest names, guest sockets, sockets)}
+    for rooms with anyone in."""
+    users, guests, anonymous, sockets, labels = (defaultdict(set), defaultdict(set), defaultdict(int),
+                                                 defaultdict(set), {})
+    rows = Presence.objects.values_list("room_id", "room__label", "user__username", "handle", "reply_channel")
+    for room_id, label, username, handle, reply_channel in rows:
         labels[room_id] = label
         sockets[room_id].add(reply_channel)
-        if username is None:
-            anonymous[room_id] += 1
-        else:
+        if username is not None:
             users[room_id].add(username)
-    return {room_id: (label, sorted(users[room_id]), anonymous[room_id], frozenset(sockets[room_id]))
+            continue
+        anonymous[room_id] += 1
+        if handle:
+            guests[room_id].add(handle)
+    return {room_id: (label, sorted(users[room_id]), sorted(guests[room_id]), anonymous[room_id],
+                      frozenset(sockets[room_id]))
             for room_id, label in labels.items()}
 
 
-def frame(label, users, anonymous):
-    return text_frame({"type": "presence", "room": label, "users": users, "anonymous": anonymous})
+def frame(label, users, guests, anonymous):
+    return text_frame({"type": "presence", "room": label, "users": users, "guests": guests,
+                       "anonymous": anonymous})
 
 
 class Pusher:
@@ -73,8 +88,8 @@ class Pusher:
         self.seen = None
 
     def look(self):
-        rows = Presence.objects.aggregate(count=Count("id"), newest=Max("id"))
-        seen = (rows["count"], rows["newest"])
+        rows = Presence.objects.aggregate(count=Count("id"), newest=Max("id"), changed=Max("changed"))
+        seen = (rows["count"], rows["newest"], rows["changed"])
         if seen != self.seen:
             send_changes(self.last_sent)
             self.seen = seen
@@ -90,11 +105,11 @@ def send_changes(last_sent):
         if state is None:  # the last one left: tell nobody (nobody is there); forget it
             del last_sent[room_id]
             continue
-        label, users, anonymous, sockets = state
+        label, users, guests, anonymous, sockets = state
         before = last_sent.get(room_id)
-        if before is not None and before[1:3] == (users, anonymous):
-            for reply_channel in sockets - before[3]:  # newcomers who changed nothing
-                Channel(reply_channel).send(frame(label, users, anonymous), immediately=True)
+        if before is not None and before[1:4] == (users, guests, anonymous):
+            for reply_channel in sockets - before[4]:  # newcomers who changed nothing
+                Channel(reply_channel).send(frame(label, users, guests, anonymous), immediately=True)
         else:
-            Room.websocket_group_for(room_id).send(frame(label, users, anonymous), immediately=True)
+            Room.websocket_group_for(room_id).send(frame(label, users, guests, anonymous), immediately=True)
         last_sent[room_id] = state

@@ -12,8 +12,9 @@ from channels.test import ChannelTestCase, WSClient, apply_routes
 from channels.routing import route
 from django.conf import settings
 from django.contrib.sessions.models import Session
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from chat.models import Message, Room
@@ -481,3 +482,18 @@ class CatchupTests(ConsumerTestCase):
         self.assertEqual([f["id"] for f in self.frames(client)], [one.pk])
         [(args, kwargs)] = say.call_args_list
         self.assertEqual((args[1].code, args[1].fields), ("catchup_truncated", {"after": one.pk}))
+
+
+class GuestNameTests(ConsumerTestCase):
+    def test_a_guest_is_named_in_presence_by_its_messages_once_per_name(self):
+        from chat.models import Presence
+        alice = self.connect()
+        self.assertEqual(Presence.objects.get().handle, "")
+        self.say(alice, handle="Ada", message="hello")
+        self.assertEqual(Presence.objects.get().handle, "Ada")
+        with CaptureQueriesContext(connection) as queries:
+            alice.send_and_consume("websocket.receive", {"text": json.dumps({"handle": "Ada", "message": "again"})},
+                                   path=alice.path)
+        self.assertEqual([q["sql"] for q in queries.captured_queries if "chat_presence" in q["sql"]], [])
+        self.say(alice, handle="Ada L.", message="renamed")
+        self.assertEqual(Presence.objects.get().handle, "Ada L.")

@@ -9,6 +9,7 @@ from channels import Group
 from channels.test import ChannelTestCase
 
 from chat.models import Presence, Room
+from chat import presence
 from chat.presence import Pusher
 
 
@@ -33,7 +34,7 @@ class PusherTests(ChannelTestCase):
         self.join("websocket.send.1")
         self.pusher.look()
         self.assertEqual(self.frames("websocket.send.1"),
-                         [{"type": "presence", "room": "lobby", "users": [], "anonymous": 1}])
+                         [{"type": "presence", "room": "lobby", "users": [], "guests": [], "anonymous": 1}])
         self.join("websocket.send.2")
         self.pusher.look()
         self.assertEqual(self.frames("websocket.send.1")[-1]["anonymous"], 2)
@@ -60,7 +61,17 @@ class PusherTests(ChannelTestCase):
         # The names and the count did not change: only the newcomer hears it.
         self.assertEqual(self.frames("websocket.send.1"), [])
         self.assertEqual(self.frames("websocket.send.3"),
-                         [{"type": "presence", "room": "lobby", "users": [], "anonymous": 2}])
+                         [{"type": "presence", "room": "lobby", "users": [], "guests": [], "anonymous": 2}])
+
+    def test_a_guest_that_names_itself_is_listed_by_name_and_counted(self):
+        self.join("websocket.send.1")
+        self.join("websocket.send.2")
+        self.pusher.look()
+        self.frames("websocket.send.1")
+        presence.spoke("websocket.send.2", "Ada")
+        self.pusher.look()  # no row came or went: the change is seen all the same
+        self.assertEqual(self.frames("websocket.send.1"),
+                         [{"type": "presence", "room": "lobby", "users": [], "guests": ["Ada"], "anonymous": 2}])
 
     def test_after_forget_everything_is_sent_again(self):
         self.join("websocket.send.1")

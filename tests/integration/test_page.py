@@ -115,9 +115,10 @@ def test_two_people_chat_live_and_another_room_hears_nothing(stack, open_page, n
         expect(page.locator("#transcript .text")).to_have_text(expected)
     # Grouped by sender: Ada's two messages are apart, so three headings.
     expect(ada.locator("#transcript .message:not(.continued) .handle")).to_have_text(["Ada", "Grace", "Ada"])
-    # Guests are counted by the server, nameless; each page names itself.
-    expect(ada.locator("#presence-list li")).to_have_text(["Ada (you)"])
-    expect(ada.locator("#presence-guests")).to_have_text("and 1 guest")
+    # Guests who wrote are listed by the name they wrote under; each page
+    # names itself.
+    expect(ada.locator("#presence-list li")).to_have_text(["Ada (you)", "Grace"])
+    expect(ada.locator("#presence-guests")).to_have_text("")
     expect(ada.locator("#status")).to_have_text("Connected")
     screenshot(ada, "room")  # docs/screenshots/room.png, the README's, is a copy of one
 
@@ -207,10 +208,14 @@ def test_here_now_shows_once_presence_comes_and_a_guest_page_names_itself(open_p
 
     page = open_page("/%s/" % label)
     expect(page.locator("#presence")).to_be_visible()
-    expect(page.locator("#presence-list li")).to_have_text(["You"])  # no name typed yet
-    expect(page.locator("#presence-guests")).to_have_text("and 1 guest")  # Lin
+    # No name typed here yet; Lin wrote, so is listed by name.
+    expect(page.locator("#presence-list li")).to_have_text(["You", "Lin"])
+    expect(page.locator("#presence-guests")).to_have_text("")
     page.fill("#handle", "Max")
-    expect(page.locator("#presence-list li")).to_have_text(["Max (you)"])
+    expect(page.locator("#presence-list li")).to_have_text(["Max (you)", "Lin"])
+    third = open_page("/%s/" % label)  # a guest who has not written: counted, nameless
+    expect(page.locator("#presence-guests")).to_have_text("and 1 guest")
+    expect(third.locator("#presence-list li")).to_have_text(["You", "Lin"])
 
 
 def test_the_shift_enter_hint_shows_only_where_there_is_a_keyboard(open_page, new_room):

@@ -32,7 +32,8 @@ def stack(tmp_path_factory):
 def test_connects_and_disconnects_are_pushed_within_two_seconds(stack, new_room, join):
     label = new_room("presence")
     first = join(label)
-    assert first.next_presence(WITHIN) == {"type": "presence", "room": label, "users": [], "anonymous": 1}
+    assert first.next_presence(WITHIN) == {"type": "presence", "room": label, "users": [], "guests": [],
+                                           "anonymous": 1}
 
     browser, name = signed_up(stack)
     tabs = [Socket(browser.socket(label), label) for _ in range(2)]
@@ -47,6 +48,19 @@ def test_connects_and_disconnects_are_pushed_within_two_seconds(stack, new_room,
     first.presence_becomes([], 2, WITHIN)
     second.close()
     first.presence_becomes([], 1, WITHIN)
+
+
+def test_a_guest_who_wrote_is_listed_by_the_name_given(stack, new_room, join):
+    label = new_room("presence-named")
+    ada, watcher = join(label), join(label)
+    watcher.presence_becomes([], 2, WITHIN)
+    ada.say_all("Ada", ["hello"])
+    deadline = time.monotonic() + WITHIN
+    while True:
+        frame = watcher.next_presence(max(0.1, deadline - time.monotonic()))
+        if frame["guests"] == ["Ada"]:
+            break
+    assert frame == {"type": "presence", "room": label, "users": [], "guests": ["Ada"], "anonymous": 2}
 
 
 def test_runpresence_outlives_a_redis_restart_and_stops_on_sigterm(stack, new_room, join):

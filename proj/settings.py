@@ -256,7 +256,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"},
+        # Control characters a client sent (a path, an address) escaped (proj/log_format.py).
+        "plain": {"()": "proj.log_format.EscapingFormatter",
+                  "format": "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"},
     },
     "filters": {
         # channels' commands give Daphne's loggers a handler of their own

@@ -42,3 +42,15 @@ def test_a_daphne_line_is_written_once_under_runserver():
 def test_daphne_itself_writes_its_lines_once_in_the_projects_format():
     lines = written("daphne")
     assert len(lines) == 1 and ("WARNING daphne.server: " + LINE) in lines[0], lines
+
+
+def test_control_characters_a_client_sent_are_escaped_and_the_line_is_still_logged():
+    env = {key: value for key, value in os.environ.items() if not key.startswith(SERVICE_PREFIXES)}
+    env["DJANGO_SETTINGS_MODULE"] = "proj.settings"
+    code = ("import django, logging; django.setup(); "
+            "logging.getLogger('django.request').warning('Not Found: %s', '/x\\n2026-01-01 FAKE ERROR \\x1b[2J')")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=60)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].endswith("Not Found: /x\\x0a2026-01-01 FAKE ERROR \\x1b[2J"), lines

@@ -66,3 +66,12 @@ def test_a_browser_session_never_posts_multipart(stack):
     browser = Browser(stack)
     status, _, page = browser.request("/accounts/signup/")
     assert status == 200 and 'enctype="multipart' not in page
+
+
+def test_control_characters_in_a_path_are_escaped_in_the_workers_log(stack, http_get):
+    marker = unique_label("forged")
+    before = [len(worker.log_text()) for worker in stack.workers]
+    assert http_get("/nothing%0A" + marker + "%20ERROR%1B[2J/").status == 404
+    written = "".join(worker.log_text()[start:] for worker, start in zip(stack.workers, before))
+    assert "Not Found: /nothing\\x0a%s ERROR\\x1b[2J/" % marker in written, written[-2000:]
+    assert not any(line.startswith(marker) for line in written.splitlines())

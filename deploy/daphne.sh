@@ -38,8 +38,11 @@
 #   --access-log -  a line per request and per socket opened and closed, on
 #       standard output, which supervisord (daphne_NN.log) and Heroku collect.
 #   Left as they are: -t 120 (an HTTP request waits that long for a worker,
-#       then 503), and no --root-path (nginx.conf serves the site at /; pass
-#       --root-path as an argument if a proxy mounts it under a prefix).
+#       then 503), no --root-path (nginx.conf serves the site at /; pass
+#       --root-path as an argument if a proxy mounts it under a prefix), and
+#       no --force-sync: the layer offers Daphne's Twisted mode (replies read
+#       as they arrive, proj/twisted_receive.py); --force-sync would poll it
+#       instead, sleeping 50 ms whenever nothing was there.
 set -eu
 DEPLOY_DIR=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
 . "$DEPLOY_DIR/lib.sh"

@@ -34,6 +34,7 @@ from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from proj.daphne_http import guarded_request
+from proj.log_format import escape_controls
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class ChatEndpoint:
         ws_factory.setProtocolOptions(maxFramePayloadSize=self.max_frame_size,
                                       maxMessagePayloadSize=self.max_frame_size)
         use_request_class(factory, guarded_request(self.max_request_body, self.trusted_proxies))
+        escape_access_log(factory)
         log.info("WebSocket frames limited to %d bytes, request bodies to %d (0: any)%s",
                  self.max_frame_size, self.max_request_body,
                  "; the client address is the X-Forwarded-For entry %d from the right" % self.trusted_proxies
@@ -79,6 +81,28 @@ def use_request_class(factory, request_class):
         return protocol
 
     factory.buildProtocol = buildProtocol
+
+
+def escape_access_log(factory):
+    """Daphne writes its access log (--access-log) straight to a stream, not
+    through logging: escape the control characters a client put in a path
+    there too (proj/log_format.py), keeping each line's own newline."""
+    logger = getattr(factory, "action_logger", None)
+    stream = getattr(logger, "stream", None)
+    if stream is not None:
+        logger.stream = EscapingStream(stream)
+
+
+class EscapingStream:
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text):
+        line, newline = (text[:-1], "\n") if text.endswith("\n") else (text, "")
+        return self.stream.write(escape_controls(line) + newline)
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
 
 
 @implementer(IPlugin, IStreamServerEndpointStringParser)

@@ -23,6 +23,19 @@ process, whatever stands in front of it (nginx, Heroku's router, nothing).
   or a header is refused (400), so no header line can appear to autobahn
   that Twisted did not see.
 
+And two smaller ones on every request:
+
+- No client-chosen root path. Daphne takes a request's root path from a
+  Daphne-Root-Path header, and Django then routes /<root>/admin/... as
+  /admin/: path-based guards and budgets would look at the wrong path. The
+  root path is a deployment's choice (Daphne's --root-path), so the header
+  is dropped.
+
+- A Content-Type of at most MAX_CONTENT_TYPE bytes (400 otherwise):
+  channels parses every request's Content-Type with cgi.parse_header,
+  whose cost grows with the square of its length (CVE-2026-84429; one
+  16 KiB header costs a worker about 0.16 s). Real ones are short.
+
 The `chat:` endpoint (proj/daphne_endpoint.py) installs a subclass of this
 with its settings on Daphne's HTTPFactory.
 """
@@ -34,6 +47,8 @@ from daphne.http_protocol import WebRequest
 
 log = logging.getLogger(__name__)
 
+MAX_CONTENT_TYPE = 1024
+ROOT_PATH_HEADER = b"Daphne-Root-Path"
 FORWARDED_FOR = b"X-Forwarded-For"
 FORWARDED_PORT = b"X-Forwarded-Port"
 FORWARDED_PROTO = b"X-Forwarded-Proto"
@@ -160,13 +175,20 @@ class GuardedRequest(WebRequest):
 
     def process(self):
         if self._is_websocket_upgrade() and self._splits_for_autobahn():
-            self.client_addr = None  # for Daphne's access log line
-            self.factory.reply_protocols.pop(self.reply_channel, None)
-            self.basic_error(400, b"Bad Request", "Control characters in the handshake")
+            self._refuse(400, b"Bad Request", "Control characters in the handshake")
             return
+        if any(len(value) > MAX_CONTENT_TYPE for value in self.requestHeaders.getRawHeaders(b"Content-Type", [])):
+            self._refuse(400, b"Bad Request", "A Content-Type of over %d bytes" % MAX_CONTENT_TYPE)
+            return
+        self.requestHeaders.removeHeader(ROOT_PATH_HEADER)
         if self.factory.proxy_forwarded_address_header:
             self._keep_trusted_forwarded_headers()
         WebRequest.process(self)
+
+    def _refuse(self, status, status_text, body):
+        self.client_addr = None  # for Daphne's access log line
+        self.factory.reply_protocols.pop(self.reply_channel, None)
+        self.basic_error(status, status_text, body)
 
     def _is_websocket_upgrade(self):
         upgrade = self.requestHeaders.getRawHeaders(b"Upgrade")

@@ -245,3 +245,43 @@ def test_a_handshake_that_autobahn_would_split_differently_is_refused(smuggled):
     sent, transport = handshake([(b"X-Forwarded-For", b"203.0.113.7")] + smuggled)
     assert sent == []
     assert transport.value().startswith(b"HTTP/1.1 400 ")
+
+
+# --------------------------------------------------------------------------
+# What every request gets: no client-chosen root path, a bounded
+# Content-Type, an access log line a client cannot break
+
+
+def test_a_client_chosen_root_path_is_dropped():
+    factory, layer = daphne()
+    protocol, _ = connection(factory)
+    protocol.dataReceived(request(method=b"GET", path=b"/x/admin/", headers=[(b"Daphne-Root-Path", b"/x")]))
+    [message] = layer.messages("http.request")
+    assert (message["root_path"], message["path"]) == ("", "/x/admin/")
+
+
+def test_a_content_type_longer_than_real_ones_is_refused():
+    factory, layer = daphne()
+    protocol, transport = connection(factory)
+    protocol.dataReceived(request(headers=[(b"Content-Type", b"text/plain; a=" + b"b" * 2000),
+                                           (b"Content-Length", b"1")], body=b"x"))
+    assert transport.value().startswith(b"HTTP/1.1 400 ")
+    assert layer.messages("http.request") == []
+    protocol, _ = connection(factory)
+    protocol.dataReceived(request(headers=[(b"Content-Type", b"application/json"), (b"Content-Length", b"2")],
+                                  body=b"{}"))
+    assert len(layer.messages("http.request")) == 1
+
+
+def test_the_access_log_escapes_what_a_client_put_in_a_path():
+    import io
+
+    from daphne.access import AccessLogGenerator
+    log = io.StringIO()
+    factory = HTTPFactory(channel_layer=Layer(), send_channel="daphne.response.test!",
+                          action_logger=AccessLogGenerator(log))
+    ChatEndpoint(Recorder(), 4096, 1000, 1).listen(factory)
+    factory.log_action("http", "complete", {"path": "/x\n1.2.3.4 - - FAKE\x1b[2J", "status": 404, "method": "GET",
+                                            "client": "127.0.0.1:1", "time_taken": 0, "size": 0})
+    assert log.getvalue().count("\n") == 1
+    assert "/x\\x0a1.2.3.4 - - FAKE\\x1b[2J" in log.getvalue()

@@ -124,11 +124,12 @@ def tcp_connectable(host, port, timeout=1.0):
 
 
 def redis_ping(port, host="127.0.0.1", timeout=1.0):
-    """True when a Redis server answers PING on host:port."""
+    """True when a Redis server answers PING on host:port (a password-protected
+    one answers that it wants the password first)."""
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
             sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
+            return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False
 
@@ -449,16 +450,17 @@ def start_listening(group, name, make_argv, ready, timeout, attempts=3, env=None
 # Redis
 
 
-def start_redis(group, timeout=20, port=None):
+def start_redis(group, timeout=20, port=None, password=None):
     """A private, non-persistent redis-server on a free port (or on `port`,
-    to restart one that was stopped). Returns (process, port)."""
+    to restart one that was stopped), asking for `password` if given.
+    Returns (process, port)."""
     redis_server = system_program("redis-server")
     data_dir = os.path.join(group.workdir, "redis")
     os.makedirs(data_dir, exist_ok=True)
 
     def argv(port):
         return [redis_server, "--port", port, "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", data_dir]
+                "--appendonly", "no", "--dir", data_dir] + (["--requirepass", password] if password else [])
 
     if port is None:
         return start_listening(group, "redis", argv, redis_ping, timeout)
@@ -611,7 +613,7 @@ def prepare_database(group, env):
 
 @contextlib.contextmanager
 def chat_stack(workdir, workers=2, timeout=90, daphne_args=(), shipped_budgets=False, worker_args=(),
-               **env_overrides):
+               redis_password=None, **env_overrides):
     """
     Start redis-server, migrate and collect static files, start daphne and
     `workers` runworkers (with runworker options `worker_args`), and wait
@@ -622,7 +624,7 @@ def chat_stack(workdir, workers=2, timeout=90, daphne_args=(), shipped_budgets=F
     try:
         try:
             stack = _start_chat_stack(group, workers, timeout, daphne_args, shipped_budgets, worker_args,
-                                      env_overrides)
+                                      redis_password, env_overrides)
         except ProcessError as error:
             # Attach every log to a startup failure, not only the failing process's.
             raise ProcessError("%s\n\nAll processes:\n%s" % (error, group.logs())) from None
@@ -652,8 +654,12 @@ def start_daphne(group, env, name="daphne", daphne_args=(), timeout=90, port=Non
     return start_listening(group, name, daphne_argv, daphne_serves, timeout, env=env)
 
 
-def _start_chat_stack(group, workers, timeout, daphne_args, shipped_budgets, worker_args, env_overrides):
-    redis, redis_port = start_redis(group)
+def _start_chat_stack(group, workers, timeout, daphne_args, shipped_budgets, worker_args, redis_password,
+                      env_overrides):
+    redis, redis_port = start_redis(group, password=redis_password)
+    if redis_password:
+        env_overrides = dict({"REDIS_URL": "redis://:%s@127.0.0.1:%d/0" % (redis_password, redis_port)},
+                             **env_overrides)
     env = chat_environment(group.workdir, redis_port, shipped_budgets, **env_overrides)
     group.env = env
     prepare_database(group, env)

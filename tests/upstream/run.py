@@ -44,7 +44,8 @@ PROJECT = HERE.parents[1]
 VENDOR = HERE / "vendor"
 sys.path.insert(0, str(PROJECT))
 
-from tests.support.processes import ProcessGroup, redis_ping, start_listening, start_redis  # noqa: E402
+from tests.support.processes import (  # noqa: E402
+    ProcessGroup, _die_with_parent, redis_ping, start_listening, start_redis)
 
 # The releases under test: version, sha256 of the sdist on PyPI, and the
 # package directory that the installed files are compared with.
@@ -331,7 +332,8 @@ def run_suite(name, suite, work, full):
     for test, _, reason in deselected:
         print("    deselected %s: %s" % (test, reason))
     started = time.monotonic()
-    process = subprocess.Popen(command, cwd=cwd, env=env, start_new_session=True)
+    process = subprocess.Popen(command, cwd=cwd, env=env, start_new_session=True,
+                               preexec_fn=_die_with_parent)  # SIGTERM if run.py is killed
     note = ""
     try:
         returncode = process.wait(timeout=SUITE_TIMEOUT)

@@ -47,8 +47,8 @@ sys.path.insert(0, str(PROJECT))
 from tests.support.processes import (  # noqa: E402
     ProcessGroup, _die_with_parent, redis_ping, start_listening, start_redis)
 
-# The releases under test: version, sha256 of the sdist on PyPI, and the
-# package directory that the installed files are compared with.
+# The releases under test: version and sha256 of the sdist on PyPI. The
+# installed package of the same name is compared with it file by file.
 SDISTS = {
     "channels": ("1.1.8", "02a82661241de0cf3bfa228cfc1e3e5c999a31215e213e6502a7ed60391c5e3f"),
     "daphne": ("1.4.2", "302725f223853b05688f28c361e050f8db9568b1ce27340c76272c26b49e6d72"),
@@ -123,7 +123,9 @@ def ensure_requirements():
 
     if missing():
         print("Installing the upstream suites' test dependencies: %s" % ", ".join(missing()), flush=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-r", str(requirements)], check=True)
+        # The project's pins as constraints: nothing the service runs with may move.
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-r", str(requirements),
+                        "-c", str(PROJECT / "requirements-dev.txt")], check=True)
         importlib.invalidate_caches()
         if missing():
             raise SetupError("Still not installed after pip: %s" % ", ".join(missing()))

@@ -13,10 +13,8 @@ run directory with every process's log).
 """
 import argparse
 import asyncio
-import datetime
 import json
 import os
-import platform
 import resource
 import shutil
 import signal
@@ -34,13 +32,14 @@ from bench.harness import deps  # noqa: E402
 
 deps.ensure()
 
-from bench.harness import report, stacks, workloads  # noqa: E402
+from bench.harness import provenance, report, stacks, workloads  # noqa: E402
 from tests.support.processes import ProcessError, ProcessGroup  # noqa: E402
 
 RESULTS = os.path.join(REPO, "bench", "results", "performance.json")
+# W4 first: its memory per socket is measured on a Daphne that no earlier workload has grown.
 WORKLOADS = {
-    "w0": workloads.w0, "handshake": workloads.handshakes, "w1": workloads.w1, "w1_large": workloads.w1_large,
-    "w2": workloads.w2, "w3": workloads.w3, "w4": workloads.w4, "w5": workloads.w5,
+    "w4": workloads.w4, "w0": workloads.w0, "handshake": workloads.handshakes, "w1": workloads.w1,
+    "w1_large": workloads.w1_large, "w2": workloads.w2, "w3": workloads.w3, "w5": workloads.w5,
 }
 ON_POSTGRESQL = ("w1", "w5")
 
@@ -50,26 +49,6 @@ def raise_fd_limit():
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def machine():
-    model = "?"
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "chat", "proj", "deploy", "asgi.py", "routing.py",
-                            "requirements.txt"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    with open("/proc/loadavg") as handle:
-        load = handle.read().split()[:3]
-    return {"nproc": os.cpu_count(), "cpu": model, "python": platform.python_version(),
-            "kernel": platform.release(), "commit": commit, "server_code_modified": bool(dirty),
-            "load_before": load, "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
 
 def run_stack(data, server, database, names, sizes, workdir):
@@ -101,7 +80,7 @@ def run(args):
         stacks.ProjectStack.commit = subprocess.run(["git", "rev-parse", "--verify", args.commit + "^{commit}"],
                                                     cwd=REPO, capture_output=True, text=True,
                                                     check=True).stdout.strip()
-    data = {"meta": dict(machine(), command=" ".join(["python -m bench"] + sys.argv[1:]), quick=args.quick,
+    data = {"meta": dict(provenance.machine(), command=" ".join(["python -m bench"] + sys.argv[1:]), quick=args.quick,
                          fd_limit=fds, measured_commit=args.commit and stacks.ProjectStack.commit),
             "versions": {}, "runs": {}}
     workdir = tempfile.mkdtemp(prefix="bench-run-")

@@ -103,6 +103,8 @@ if REPO not in sys.path:
 
 import websocket  # noqa: E402  (websocket-client, from requirements-dev.txt)
 
+from bench.harness.measure import cpu_seconds  # noqa: E402
+from bench.harness.provenance import code_fingerprint, program_version  # noqa: E402
 from bench.results_file import write_report  # noqa: E402
 
 DEFAULT_OUTPUT = os.path.join(HERE, "results", "faults.txt")
@@ -150,16 +152,6 @@ def run_flooder(url, address, seconds):
                 pass
     stats["cpu"] = round(time.process_time(), 2)
     print(json.dumps(dict(stats)), flush=True)
-
-
-def cpu_seconds(pid):
-    """User + system CPU of a process so far (/proc/<pid>/stat), or None."""
-    try:
-        with open("/proc/%d/stat" % pid) as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 # ---------------------------------------------------------------------------
@@ -517,7 +509,7 @@ def chat_path(label):
 def inject_flood(ctx, rep):
     from tests.support.processes import ProcessError
     url = ctx.stack.ws_url(chat_path(ctx.label))
-    daphne_cpu = cpu_seconds(ctx.stack.daphne.pid)
+    daphne_cpu = cpu_seconds(ctx.stack.daphne.pid, missing=None)
     start = mono()
     flooder = ctx.stack.group.start("flooder", [sys.executable, os.path.abspath(__file__), "--flooder", url,
                                                 FLOOD_ADDRESS, "%g" % ctx.cfg.flood_seconds])
@@ -532,7 +524,7 @@ def inject_flood(ctx, rep):
         stats = json.loads(flooder.log_text().strip().splitlines()[-1])
     except (IndexError, ValueError):
         stats = {}
-    after = cpu_seconds(ctx.stack.daphne.pid)
+    after = cpu_seconds(ctx.stack.daphne.pid, missing=None)
     if daphne_cpu is not None and after is not None:
         stats["daphne_cpu"] = after - daphne_cpu
     return start, end, {"flooder": stats}
@@ -986,36 +978,6 @@ def report(results, meta, cfg, scenarios):
 # Main
 # ---------------------------------------------------------------------------
 
-def git_description():
-    """(text, fingerprint) of the code the stacks run: HEAD and any uncommitted
-    change to tracked files other than documentation, so a tree edited
-    during the run is noticed."""
-    def git(*argv):
-        return subprocess.run(["git", "-C", REPO] + list(argv), stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, timeout=30).stdout
-    try:
-        head = git("rev-parse", "--short", "HEAD").decode().strip()
-        # What the processes run: documentation edits do not count.
-        diff = git("diff", "HEAD", "--", ".", ":(exclude)*.md", ":(exclude)docs")
-    except Exception:
-        return "unknown", None
-    if not head:
-        return "unknown", None
-    import hashlib
-    fingerprint = head + ":" + hashlib.sha1(diff).hexdigest()
-    if diff:
-        return "%s with uncommitted code changes (diff sha1 %s)" % (head, fingerprint[-12:]), fingerprint
-    return head, fingerprint
-
-
-def program_version(argv):
-    try:
-        return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              timeout=10).stdout.split(" sha=")[0].strip()
-    except Exception:
-        return "unknown"
-
-
 class Config(object):
     def __init__(self, args):
         for key, value in vars(args).items():
@@ -1029,7 +991,7 @@ def run_scenario(scenario, cfg, workdir, postgres, log):
     if postgres is not None:
         env["DATABASE_URL"] = postgres.create_database("faults_%s_%s" % (
             scenario.key.replace("-", "_"), uuid.uuid4().hex[:6]))
-    code = git_description()[0]
+    code = code_fingerprint()[0]
     log("[%s] starting a stack (code: git %s)" % (scenario.key, code))
     with chat_stack(os.path.join(workdir, scenario.key), workers=2, shipped_budgets=True, **env) as stack:
         log("[%s] redis pid %d port %d, daphne pid %d port %d, workers %s" % (
@@ -1114,10 +1076,10 @@ def main():
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "python": os.path.relpath(sys.executable, os.getcwd()),
         "command": command,
-        "git": git_description()[0],
+        "git": code_fingerprint()[0],
         "redis": program_version(["redis-server", "--version"]),
     }
-    git_at_start = git_description()
+    git_at_start = code_fingerprint()
     meta["git"] = git_at_start[0]
     t0 = mono()
     workdir = tempfile.mkdtemp(prefix="chat-faults-")
@@ -1153,7 +1115,7 @@ def main():
     meta["reproduce"] = "%s %s --database %s --scenarios <scenario> --repeat 1 --keep" % (
         os.path.relpath(sys.executable, os.getcwd()), os.path.relpath(os.path.abspath(__file__), os.getcwd()),
         args.database)
-    git_at_end, fingerprint_at_end = git_description()
+    git_at_end, fingerprint_at_end = code_fingerprint()
     if fingerprint_at_end != git_at_start[1]:
         meta["git"] += ("; CHANGED DURING THE RUN, now %s: each scenario below names the code its stack "
                         "started with" % git_at_end)

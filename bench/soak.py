@@ -88,11 +88,12 @@ import websocket  # noqa: E402
 
 from tests.support.processes import TEST_BUDGETS, chat_stack  # noqa: E402
 
+from bench.harness.measure import cpu_seconds, rss_bytes  # noqa: E402
+from bench.harness.provenance import program_version, tree_state  # noqa: E402
 from bench.results_file import write_report  # noqa: E402
 
 DEFAULT_OUTPUT = os.path.join(HERE, "results", "soak.txt")
 MIB = 1024.0 * 1024.0
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 # Django's cache session store names its keys "django.contrib.sessions.cache"
 # + session key; django-redis puts "<KEY_PREFIX>:<version>:" in front.
 REDIS_SESSION_KEYS = "*django.contrib.sessions.cache*"
@@ -585,28 +586,6 @@ class ReadOnlyDatabase(object):
         return self.query("SELECT COUNT(*) FROM %s" % table)[0][0]
 
 
-def proc_rss(pid):
-    """VmRSS of a process in bytes (None once it is gone)."""
-    try:
-        with open("/proc/%d/status" % pid) as handle:
-            for line in handle:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
-def proc_cpu_seconds(pid):
-    """utime + stime of a process, in seconds."""
-    try:
-        with open("/proc/%d/stat" % pid) as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / float(CLK_TCK)
-    except (OSError, IndexError, ValueError):
-        return None
-
-
 class Sampler(object):
     """One row of measurements of the running stack."""
 
@@ -648,8 +627,8 @@ class Sampler(object):
         for name, process in self.processes:
             pid = os.getpid() if process is None else process.pid
             row["alive"][name] = process is None or process.alive()
-            row["rss"][name] = proc_rss(pid)
-            cpu = proc_cpu_seconds(pid)
+            row["rss"][name] = rss_bytes(pid, missing=None)
+            cpu = cpu_seconds(pid, missing=None)
             before = self._cpu.get(name)
             row["cpu"][name] = (None if cpu is None or before is None
                                 else 100.0 * (cpu - before[0]) / max(1e-6, now - before[1]))
@@ -1290,28 +1269,6 @@ def gc_probe_summary(path, sockets_closed):
                ", ".join("%s x%d" % kv for kv in total.most_common(6)))]
 
 
-def tree_state():
-    """The commit and the uncommitted files of the tree under test (read-only git calls)."""
-    import subprocess
-    try:
-        head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain"], stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True, timeout=10).stdout.splitlines()
-    except (OSError, subprocess.SubprocessError):
-        return "not a git checkout"
-    if not head:
-        return "not a git checkout (%s)" % REPO
-    return "git %s%s" % (head, ", plus %d uncommitted paths: %s" % (
-        len(dirty), " ".join(line[3:] for line in dirty)) if dirty else ", clean")
-
-
-def redis_version():
-    import subprocess
-    done = subprocess.run(["redis-server", "--version"], stdout=subprocess.PIPE, text=True)
-    return done.stdout.split(" sha=")[0].strip()
-
-
 def main():
     parser = argparse.ArgumentParser(
         description="A bounded soak of Daphne + 2 runworkers + Redis: sockets with churn and "
@@ -1404,7 +1361,7 @@ def main():
                                            if args.gc_every else []),
                         "database": database_text or "SQLite (%s)" % stack.env["DATABASE_URL"],
                         "redis": "%s, private on 127.0.0.1:%d, no persistence"
-                                 % (redis_version(), stack.redis_port)}
+                                 % (program_version(["redis-server", "--version"]), stack.redis_port)}
                 text = report(result, meta, args.all_samples)
                 if args.gc_every:
                     text += "\n".join(gc_probe_summary(env["CHAT_SOAK_GC_LOG"],

@@ -19,12 +19,13 @@ def _stat_fields(pid):
         return handle.read().rsplit(")", 1)[1].split()
 
 
-def cpu_seconds(pid, tree=False):
-    """User + system CPU of `pid` (with tree: + its reaped children + live descendants)."""
+def cpu_seconds(pid, tree=False, missing=0.0):
+    """User + system CPU of `pid` (with tree: + its reaped children + live descendants);
+    `missing` once the process is gone."""
     try:
         fields = _stat_fields(pid)
-    except OSError:
-        return 0.0
+    except (OSError, IndexError):
+        return missing
     # After ")": state=0, ..., utime=11, stime=12, cutime=13, cstime=14.
     ticks = int(fields[11]) + int(fields[12])
     if tree:
@@ -38,7 +39,10 @@ def cpu_seconds(pid, tree=False):
     return ticks / float(CLOCK_TICKS)
 
 
-def rss_bytes(pid, tree=False):
+def rss_bytes(pid, tree=False, missing=0):
+    """Resident memory of `pid` (with tree: and its descendants); `missing` once it is gone."""
+    if not os.path.exists("/proc/%d/statm" % pid):
+        return missing
     pids = [pid] + (descendants(pid) if tree else [])
     total = 0
     for one in pids:

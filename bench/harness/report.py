@@ -105,6 +105,7 @@ STEP_METRICS = [
     ("latency max (ms)", lambda r: r["max_ms"], 1),
     ("deliveries/s", lambda r: r["deliveries_per_s"], 0),
     ("sockets closed by the server", closes, 0),
+    ("error frames", lambda r: sum((r.get("errors") or {}).values()), 0),
     ("client CPU s per 1,000 deliveries", lambda r: r["cpu_per_1000"]["client"], 3),
 ]
 
@@ -116,8 +117,9 @@ def cpu_rows(result):
     for name, value in per.items():
         if value is None:
             continue
-        kind = "workers (all)" if name.startswith("worker") else name
-        kinds[kind] = kinds.get(kind, 0.0) + value
+        kinds[name] = value
+        if name.startswith("worker"):
+            kinds["workers (all)"] = kinds.get("workers (all)", 0.0) + value
     return kinds
 
 
@@ -132,15 +134,18 @@ def cpu_table(doc, data, database, workload, pick):
         for kind in cpu_rows(result):
             if kind not in kinds:
                 kinds.append(kind)
-    order = ["daphne", "server", "workers (all)", "presence", "redis", "postgres", "client"]
+    order = ["daphne", "server", "worker-1", "worker-2", "worker-3", "worker-4", "worker-5", "worker-6",
+             "workers (all)", "presence", "redis", "postgres", "client"]
     kinds.sort(key=lambda k: order.index(k) if k in order else len(order))
     rows = []
     for kind in kinds:
         rows.append([kind] + [num(cpu_rows(picked[s]).get(kind), 3) if s in picked else "-" for s in present])
-    rows.append(["**server total**"] + [num(sum(v for k, v in cpu_rows(picked[s]).items() if k != "client"), 3)
-                                        for s in present])
-    doc.add("CPU seconds per 1,000 deliveries, by process (at the step named above; the workers summed; "
-            "SQLite runs inside the workers or the peer's Daphne):", "")
+    rows.append(["**server total**"] + [num(sum(v for k, v in cpu_rows(picked[s]).items()
+                                                if k not in ("client", "workers (all)")), 3) for s in present])
+    doc.add("CPU seconds per 1,000 deliveries, by process (%s; SQLite runs inside the workers or the peer's "
+            "Daphne, PostgreSQL is its whole process tree):" % (
+                "at the sustained step, or the first step when none passed" if workload.startswith(("w1", "w2"))
+                else "over the whole workload, idle time included"), "")
     doc.table(["process"] + [HEAD[s] for s in present], rows)
 
 
@@ -203,7 +208,7 @@ def stepped_section(doc, data, database, workload, title, docs_dir, figure_name)
              lambda r: r["sustained"], 0),
             ("p99 at the sustained step (ms)", lambda r: r["sustained_step"]["p99_ms"], 1),
             ("p50 at the sustained step (ms)", lambda r: r["sustained_step"]["p50_ms"], 1),
-            ("first failing step (offered d/s)", lambda r: next(
+            ("first failing step (offered d/s; - when every step passed)", lambda r: next(
                 (s["offered_deliveries_per_s"] for s in r["steps"] if not s["ok"]), None), 0),
             ("handshakes/s opening the sockets", lambda r: r["opened"]["handshakes_per_s"], 0)):
         values = {}
@@ -232,7 +237,7 @@ def stepped_section(doc, data, database, workload, title, docs_dir, figure_name)
             parts.append("%s: %s/%s, %s/%s/%s ms%s%s" % (
                 num(s["offered_deliveries_per_s"], 0), s["delivered"], s["expected"], num(s["p50_ms"]),
                 num(s["p99_ms"]), num(s["max_ms"]),
-                ", closed %s" % s["closed"] if s["closed"] else "",
+                ", closed by the server (close code: sockets) %s" % s["closed"] if s["closed"] else "",
                 ", errors %s" % errors_text(s) if s["errors"] else ""))
         doc.add("- %s: %s" % (HEAD[server], "; ".join(parts)))
     doc.add("")

@@ -29,8 +29,10 @@ if _database.startswith("postgres"):
         "CONN_MAX_AGE": 60,
     }}
 else:
+    # As the project ships SQLite (proj/sqlite3): write-ahead log, synchronous=NORMAL.
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": _database,
-                             "OPTIONS": {"timeout": 20}}}
+                             "OPTIONS": {"timeout": 20,
+                                         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}}}
 
 CHANNEL_LAYERS = {"default": {
     "BACKEND": "channels_redis.core.RedisChannelLayer",

@@ -44,11 +44,12 @@ class ChatEndpoint:
     """Listens on `wrapped`, with Daphne's WebSocket frames and request
     bodies bounded and the forwarded client address counted from the right."""
 
-    def __init__(self, wrapped, max_frame_size, max_request_body=0, trusted_proxies=1):
+    def __init__(self, wrapped, max_frame_size, max_request_body=0, trusted_proxies=1, http_budgets=None):
         self.wrapped = wrapped
         self.max_frame_size = max_frame_size
         self.max_request_body = max_request_body
         self.trusted_proxies = trusted_proxies
+        self.http_budgets = http_budgets
 
     def listen(self, factory):
         # Daphne's HTTPFactory hands WebSocket upgrades to its ws_factory;
@@ -59,7 +60,7 @@ class ChatEndpoint:
         # 0 means no limit, to autobahn as to our settings.
         ws_factory.setProtocolOptions(maxFramePayloadSize=self.max_frame_size,
                                       maxMessagePayloadSize=self.max_frame_size)
-        use_request_class(factory, guarded_request(self.max_request_body, self.trusted_proxies))
+        use_request_class(factory, guarded_request(self.max_request_body, self.trusted_proxies, self.http_budgets))
         escape_access_log(factory)
         log.info("WebSocket frames limited to %d bytes, request bodies to %d (0: any)%s",
                  self.max_frame_size, self.max_request_body,
@@ -116,7 +117,7 @@ class ChatEndpointParser:
             [quoteStringArgument(arg) for arg in args]
             + ["%s=%s" % (key, quoteStringArgument(value)) for key, value in kwargs.items()])
         return ChatEndpoint(serverFromString(reactor, description), max_frame_size(), max_request_body(),
-                            trusted_proxies())
+                            trusted_proxies(), http_budgets())
 
 
 # Daphne has imported asgi.py, and with it Django's settings, before it
@@ -130,6 +131,11 @@ def max_frame_size():
 def max_request_body():
     from django.conf import settings
     return settings.CHAT_MAX_REQUEST_BODY
+
+
+def http_budgets():
+    from django.conf import settings
+    return settings.CHAT_HTTP_BUDGETS
 
 
 def trusted_proxies():

@@ -36,14 +36,26 @@ And two smaller ones on every request:
   whose cost grows with the square of its length (CVE-2026-84429; one
   16 KiB header costs a worker about 0.16 s). Real ones are short.
 
+And per-address budgets for the requests that write for anonymous
+clients or run the password hasher: room pages (a first visit makes the
+room) and /new/, sign-up, sign-in (the site's and the admin's). The same
+token buckets as the sockets' (proj/layers.py), kept in this process like
+theirs, so every deployment form has them, Heroku too; a request over its
+budget is answered 429 with a Retry-After after which the next one is let
+through, before it reaches Redis or a worker.
+
 The `chat:` endpoint (proj/daphne_endpoint.py) installs a subclass of this
 with its settings on Daphne's HTTPFactory.
 """
 import ipaddress
 import logging
+import math
 import re
+import time
 
 from daphne.http_protocol import WebRequest
+
+from proj.layers import TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +64,66 @@ ROOT_PATH_HEADER = b"Daphne-Root-Path"
 FORWARDED_FOR = b"X-Forwarded-For"
 FORWARDED_PORT = b"X-Forwarded-Port"
 FORWARDED_PROTO = b"X-Forwarded-Proto"
+
+# Single-segment pages that are not rooms.
+_NOT_ROOMS = {b"admin", b"accounts", b"api", b"static", b"chat", b"notifications", b"healthz"}
+_ONE_SEGMENT = re.compile(rb"^/([^/]+)/\Z")
+
+
+def budget_kind(method, path):
+    """Which per-address HTTP budget a request spends, or None."""
+    if method == b"POST":
+        if path in (b"/accounts/login/", b"/admin/login/"):
+            return "signin"
+        if path == b"/accounts/signup/":
+            return "signup"
+        return None
+    if method in (b"GET", b"HEAD"):
+        page = _ONE_SEGMENT.match(path)
+        if page is not None and page.group(1) not in _NOT_ROOMS:
+            return "rooms"  # a room's page, which makes the room, or /new/
+    return None
+
+
+class AddressBudgets:
+    """A token bucket per (kind, client address), for HTTP requests.
+    `limits`: {kind: (tokens a second, burst)}; a kind not there, or at
+    rate 0, is not metered."""
+
+    PRUNE_EVERY = 60.0
+
+    def __init__(self, limits, clock=time.monotonic):
+        self.limits = {kind: limit for kind, limit in limits.items() if limit[0] > 0}
+        self.clock = clock
+        self.buckets = {}
+        self.pruned = clock()
+
+    def wait(self, kind, address):
+        """0 to let the request through; else the seconds after which the
+        next one will be."""
+        limit = self.limits.get(kind)
+        if limit is None or address is None:
+            return 0
+        rate, burst = limit
+        now = self.clock()
+        self._prune(now)
+        bucket = self.buckets.get((kind, address))
+        if bucket is None:
+            bucket = self.buckets[(kind, address)] = TokenBucket(burst, now)
+        if bucket.take(rate, burst, now) == 0:
+            return 0
+        # Refused: a refusal costs nothing, so a client hammering away is
+        # let in again as soon as one who waited would be.
+        bucket.tokens += 1
+        return (1 - bucket.tokens) / rate
+
+    def _prune(self, now):
+        if now - self.pruned < self.PRUNE_EVERY:
+            return
+        self.pruned = now
+        for key in [key for key, bucket in self.buckets.items() if bucket.full(*self.limits[key[0]], now=now)]:
+            del self.buckets[key]
+
 
 # What str.splitlines() ends a line at, once autobahn has decoded the
 # handshake as ISO-8859-1.
@@ -113,6 +185,8 @@ class GuardedRequest(WebRequest):
     max_body = 0
     # Proxies in front of Daphne that each append one X-Forwarded-For entry.
     trusted_proxies = 1
+    # Per-address HTTP budgets (AddressBudgets), shared by this Daphne's requests.
+    budgets = None
 
     _refused = False
     _body_received = 0
@@ -183,7 +257,39 @@ class GuardedRequest(WebRequest):
         self.requestHeaders.removeHeader(ROOT_PATH_HEADER)
         if self.factory.proxy_forwarded_address_header:
             self._keep_trusted_forwarded_headers()
+        if self.budgets is not None and self._over_budget():
+            return
         WebRequest.process(self)
+
+    def _over_budget(self):
+        kind = budget_kind(self.method, self.path)
+        if kind is None:
+            return False
+        address = self._client_address()
+        wait = self.budgets.wait(kind, address)
+        if not wait:
+            return False
+        # Whole seconds, rounded up: never sooner than the next one is let in.
+        retry_after = max(1, math.ceil(wait))
+        log.info("Refused %s %s from %s: over its %s budget; retry after %d s",
+                 _text(self.method), _text(self.path), address, kind, retry_after)
+        self.client_addr = [address, 0]
+        self.factory.reply_protocols.pop(self.reply_channel, None)
+        # Twisted knows 429 by number only: name it, or the line says "Unknown Status".
+        self.setResponseCode(429, b"Too Many Requests")
+        self.responseHeaders.setRawHeaders(b"Content-Type", [b"text/plain; charset=utf-8"])
+        self.responseHeaders.setRawHeaders(b"Retry-After", [str(retry_after).encode("ascii")])
+        self._got_response_start = True  # Daphne's serverResponse: the body, then finish and log
+        self.serverResponse({"content": b"Too many requests from your address; try again in %d s.\n" % retry_after})
+        return True
+
+    def _client_address(self):
+        """The address Daphne is about to take as the client's."""
+        if self.factory.proxy_forwarded_address_header:
+            forwarded = self.requestHeaders.getRawHeaders(FORWARDED_FOR)
+            if forwarded:
+                return _text(forwarded[0])
+        return getattr(self.channel.transport.getPeer(), "host", None)
 
     def _refuse(self, status, status_text, body):
         self.client_addr = None  # for Daphne's access log line
@@ -211,10 +317,12 @@ class GuardedRequest(WebRequest):
             self.requestHeaders.setRawHeaders(name, [value])
 
 
-def guarded_request(max_body, trusted_proxies):
-    """A GuardedRequest class with these settings, for HTTPChannel.requestFactory."""
-    return type("GuardedRequest", (GuardedRequest,),
-                {"max_body": max_body, "trusted_proxies": trusted_proxies})
+def guarded_request(max_body, trusted_proxies, budgets=None):
+    """A GuardedRequest class with these settings, for HTTPChannel.requestFactory;
+    `budgets`: {kind: (rate, burst)} for AddressBudgets."""
+    return type("GuardedRequest", (GuardedRequest,), {
+        "max_body": max_body, "trusted_proxies": trusted_proxies,
+        "budgets": AddressBudgets(budgets) if budgets else None})
 
 
 def _text(value):

@@ -251,6 +251,16 @@ CHAT_CATCHUP_LIMIT = env_int("CHAT_CATCHUP_LIMIT", 100)
 # reading it (proj/daphne_http.py), nginx.conf's client_max_body_size by
 # default; 0: any size.
 CHAT_MAX_REQUEST_BODY = env_int("CHAT_MAX_REQUEST_BODY", 1024 * 1024)
+# HTTP requests one client address may make, checked in Daphne
+# (proj/daphne_http.py): n in the period, refilled evenly; 0 turns one off.
+# {kind: (requests a second, burst)}.
+CHAT_HTTP_BUDGETS = {
+    # Room pages (a first visit makes the room) and /new/.
+    "rooms": (env_int("CHAT_ADDRESS_ROOMS_PER_MINUTE", 60) / 60.0, env_int("CHAT_ADDRESS_ROOMS_PER_MINUTE", 60)),
+    "signup": (env_int("CHAT_ADDRESS_SIGNUPS_PER_HOUR", 10) / 3600.0, env_int("CHAT_ADDRESS_SIGNUPS_PER_HOUR", 10)),
+    # The site's and the admin's sign-in forms: each attempt runs the password hasher.
+    "signin": (env_int("CHAT_ADDRESS_SIGNINS_PER_MINUTE", 10) / 60.0, env_int("CHAT_ADDRESS_SIGNINS_PER_MINUTE", 10)),
+}
 
 LOGGING = {
     "version": 1,

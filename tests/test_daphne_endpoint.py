@@ -285,3 +285,65 @@ def test_the_access_log_escapes_what_a_client_put_in_a_path():
                                             "client": "127.0.0.1:1", "time_taken": 0, "size": 0})
     assert log.getvalue().count("\n") == 1
     assert "/x\\x0a1.2.3.4 - - FAKE\\x1b[2J" in log.getvalue()
+
+
+# --------------------------------------------------------------------------
+# Per-address HTTP budgets
+
+from proj.daphne_http import AddressBudgets, budget_kind  # noqa: E402
+
+
+@pytest.mark.parametrize("method, path, kind", [
+    (b"GET", b"/lobby/", "rooms"), (b"HEAD", b"/caf%C3%A9/", "rooms"), (b"GET", b"/new/", "rooms"),
+    (b"POST", b"/accounts/login/", "signin"), (b"POST", b"/admin/login/", "signin"),
+    (b"POST", b"/accounts/signup/", "signup"),
+    (b"GET", b"/", None), (b"GET", b"/admin/", None), (b"GET", b"/accounts/login/", None),
+    (b"GET", b"/api/rooms/lobby/messages/", None), (b"GET", b"/static/chat/chat.js", None),
+    (b"GET", b"/healthz", None), (b"POST", b"/lobby/", None),
+])
+def test_which_requests_spend_which_budget(method, path, kind):
+    assert budget_kind(method, path) == kind
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_a_budget_refuses_past_its_burst_and_its_wait_is_honest():
+    clock = Clock()
+    budgets = AddressBudgets({"signin": (10 / 60.0, 10)}, clock=clock)
+    assert [budgets.wait("signin", "192.0.2.1") for _ in range(10)] == [0] * 10
+    wait = budgets.wait("signin", "192.0.2.1")
+    assert wait == pytest.approx(6.0)
+    for _ in range(50):  # hammering meanwhile costs nothing more
+        assert budgets.wait("signin", "192.0.2.1") == pytest.approx(6.0)
+    assert budgets.wait("signin", "192.0.2.2") == 0  # another address
+    clock.now += wait - 0.01
+    assert budgets.wait("signin", "192.0.2.1") > 0
+    clock.now += 0.01
+    assert budgets.wait("signin", "192.0.2.1") == 0  # let through exactly when it said
+
+
+def test_a_kind_at_rate_zero_is_not_metered():
+    budgets = AddressBudgets({"rooms": (0, 0)})
+    assert all(budgets.wait("rooms", "192.0.2.1") == 0 for _ in range(1000))
+
+
+def test_over_budget_daphne_answers_429_with_retry_after_and_nothing_reaches_the_layer():
+    layer = Layer()
+    factory = HTTPFactory(channel_layer=layer, send_channel="daphne.response.test!",
+                          proxy_forwarded_address_header="X-Forwarded-For")
+    ChatEndpoint(Recorder(), 4096, 1000, 1, {"signup": (10 / 3600.0, 2)}).listen(factory)
+    answers = []
+    for forged in (b"6.6.6.1", b"6.6.6.2", b"6.6.6.3"):  # rotating what the client writes
+        protocol, transport = connection(factory)
+        protocol.dataReceived(request(path=b"/accounts/signup/", headers=[
+            (b"X-Forwarded-For", forged + b", 203.0.113.7"), (b"Content-Length", b"0")]))
+        answers.append(transport.value())
+    assert len(layer.messages("http.request")) == 2
+    assert answers[2].startswith(b"HTTP/1.1 429 Too Many Requests\r\n")
+    assert b"\r\nRetry-After: 360\r\n" in answers[2]

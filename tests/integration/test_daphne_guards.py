@@ -258,3 +258,57 @@ def test_through_nginx_a_smuggled_header_line_is_refused_too(stack, room, nginx,
     status = handshake(stack, room, None, port=nginx.port,
                        extra=[("User-Agent", "x%sX-Forwarded-For: %s" % (smuggle, forged()))])
     assert status == 400
+
+
+# --------------------------------------------------------------------------
+# Per-address HTTP budgets: the shipped 10 sign-ins a minute
+
+
+SIGNIN_BURST = 10  # the shipped CHAT_ADDRESS_SIGNINS_PER_MINUTE
+
+
+def sign_in_attempt(stack, forwarded_for):
+    body = "username=nobody&password=wrong"
+    with connect(stack) as sock:
+        sock.sendall(head(stack, "POST", "/accounts/login/", [
+            FORM, ("Content-Length", str(len(body))), ("X-Forwarded-For", forwarded_for)]) + body.encode())
+        answer = response_head(sock)
+    retry_after = [line.split(b":", 1)[1].strip() for line in answer.split(b"\r\n")
+                   if line.lower().startswith(b"retry-after:")]
+    return status_of(answer), int(retry_after[0]) if retry_after else None
+
+
+def test_sign_ins_over_the_budget_get_429_with_an_honest_retry_after_whatever_is_forged(stack):
+    address = "127.0.0.%d" % (20 + os.urandom(1)[0] % 200)
+    runs_before = http_requests_run(stack)
+    answers = [sign_in_attempt(stack, "%s, %s" % (forged(), address)) for _ in range(SIGNIN_BURST + 5)]
+    # 403: the form without its CSRF token, from a worker; then Daphne's 429s.
+    assert [status for status, _ in answers] == [403] * SIGNIN_BURST + [429] * 5, answers
+    assert http_requests_run(stack) - runs_before == SIGNIN_BURST  # the refused reached no worker
+    retry_after = answers[-1][1]
+    assert 1 <= retry_after <= 60 / SIGNIN_BURST + 1, answers[-1]
+    assert sign_in_attempt(stack, forged() + ", 127.0.0.250")[0] == 403  # another address is not held
+    time.sleep(retry_after)
+    assert sign_in_attempt(stack, "%s, %s" % (forged(), address))[0] == 403  # let through when it said
+
+
+def test_through_nginx_sign_ups_past_its_burst_are_refused_by_nginx_itself(stack, nginx):
+    statuses, bodies = [], []
+    for _ in range(14):
+        body = "username=x&password1=y&password2=y"
+        with socket.create_connection((stack.host, nginx.port), timeout=ANSWER_WITHIN) as sock:
+            sock.sendall(("POST /accounts/signup/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                          "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s"
+                          % (len(body), body)).encode())
+            answer = b""
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+        statuses.append(status_of(answer))
+        bodies.append(answer)
+    # nginx's burst of 10 (and its 1 a minute), then its 429s.
+    assert statuses[:10] == [403] * 10 and 429 in statuses[10:], statuses
+    # nginx's own 429 page: refused before Daphne (whose budget refuses too).
+    assert any(b"<center>nginx</center>" in body for body in bodies[10:]), bodies[10:]

@@ -106,7 +106,9 @@ STEP_METRICS = [
     ("deliveries/s", lambda r: r["deliveries_per_s"], 0),
     ("sockets closed by the server", closes, 0),
     ("error frames", lambda r: sum((r.get("errors") or {}).values()), 0),
+    ("members logged as not sent a broadcast", lambda r: r.get("logged_drops"), 0),
     ("client CPU s per 1,000 deliveries", lambda r: r["cpu_per_1000"]["client"], 3),
+    ("client's worst send lag behind schedule (ms)", lambda r: r["max_send_lag_ms"], 1),
 ]
 
 
@@ -204,7 +206,8 @@ def stepped_section(doc, data, database, workload, title, docs_dir, figure_name)
         return
     rows = []
     for label, function, digits in (
-            ("sustained: offered deliveries/s with all delivered, none closed, p99 ≤ 100 ms",
+            ("sustained: offered deliveries/s with all delivered, none closed, no error frame, none logged "
+             "as not sent, p99 ≤ 100 ms",
              lambda r: r["sustained"], 0),
             ("p99 at the sustained step (ms)", lambda r: r["sustained_step"]["p99_ms"], 1),
             ("p50 at the sustained step (ms)", lambda r: r["sustained_step"]["p50_ms"], 1),
@@ -238,7 +241,8 @@ def stepped_section(doc, data, database, workload, title, docs_dir, figure_name)
                 num(s["offered_deliveries_per_s"], 0), s["delivered"], s["expected"], num(s["p50_ms"]),
                 num(s["p99_ms"]), num(s["max_ms"]),
                 ", closed by the server (close code: sockets) %s" % s["closed"] if s["closed"] else "",
-                ", errors %s" % errors_text(s) if s["errors"] else ""))
+                ", errors %s" % errors_text(s) if s["errors"] else "")
+                + (", %d members logged as not sent" % s["logged_drops"] if s.get("logged_drops") else ""))
         doc.add("- %s: %s" % (HEAD[server], "; ".join(parts)))
     doc.add("")
     path = os.path.join(docs_dir, "performance", figure_name)

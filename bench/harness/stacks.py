@@ -118,6 +118,27 @@ class Stack:
     def logs(self):
         return self.group.logs() if self.group else ""
 
+    # What the project's layer logs when a full reply channel refuses a Group send
+    # (proj/layers.py): issue 13 counts each missed member as a dropped delivery.
+    DROP_LINE = re.compile(rb"(\d+) member\(s\) not sent")
+
+    def broadcast_drops(self):
+        """Members the server logged as not sent a broadcast, so far (read from the logs incrementally)."""
+        offsets = self.__dict__.setdefault("_drop_offsets", {})
+        total = self.__dict__.setdefault("_drops", 0)
+        for process in self.group.processes:
+            try:
+                with open(process.log_path, "rb") as handle:
+                    handle.seek(offsets.get(process.log_path, 0))
+                    data = handle.read()
+            except OSError:
+                continue
+            cut = data.rfind(b"\n") + 1
+            offsets[process.log_path] = offsets.get(process.log_path, 0) + cut
+            total += sum(int(count) for count in self.DROP_LINE.findall(data[:cut]))
+        self._drops = total
+        return total
+
     def check_alive(self):
         """Raise ProcessError, with its log's tail, when a process of the stack has exited."""
         dead = [process for process in self.group.processes if not process.alive()]

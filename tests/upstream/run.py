@@ -135,7 +135,7 @@ def ensure_txredisapi(cache):
     """txredisapi in a folder of its own, for test_twisted.py only (see its requirements file)."""
     requirements = HERE / "requirements-txredisapi.txt"
     (name, version), = pinned(requirements)
-    target = cache / ("%s-%s" % (name, version))
+    target = cache / ("%s-%s-py%d.%d" % ((name, version) + sys.version_info[:2]))  # runs may be concurrent
     if not (target / ".complete").exists():
         shutil.rmtree(target, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile",
@@ -252,7 +252,8 @@ def suites(work, redis_ports, sentinel_port, txredisapi):
         cwd=work / "asgi_redis", path=[work / "testproject"], django=True,
         plugins=["conformance_base", "asgi_redis_hosts"],
         # asgi_redis's own pytest.ini: the channels testproject's settings.
-        env={"DJANGO_SETTINGS_MODULE": "testproject.settings.channels_redis", "REDIS_URL": "redis://127.0.0.1:%d/0" % redis_ports[0],
+        env={"DJANGO_SETTINGS_MODULE": "testproject.settings.channels_redis",
+             "REDIS_URL": "redis://127.0.0.1:%d/0" % redis_ports[0],
              "UPSTREAM_REDIS_HOSTS": json.dumps(hosts[:1])},
         ini="[pytest]\ndjango_find_project = false\n")
     return {

@@ -11,6 +11,12 @@ import os
 
 import tests.constants as constants
 
-constants.REDIS_HOSTS = [tuple(host) for host in json.loads(os.environ["UPSTREAM_REDIS_HOSTS"])]
-constants.SENTINEL_HOSTS = [tuple(host) for host in json.loads(os.environ.get("UPSTREAM_SENTINEL_HOSTS", "[]"))]
+
+def _hosts(json_text):
+    return [tuple(host) for host in json.loads(json_text)]
+
+
+# Required (KeyError without it): with no hosts asgi_redis falls back to localhost:6379.
+constants.REDIS_HOSTS = _hosts(os.environ["UPSTREAM_REDIS_HOSTS"])
+constants.SENTINEL_HOSTS = _hosts(os.environ.get("UPSTREAM_SENTINEL_HOSTS", "[]"))
 constants.SERVICE_NAMES = json.loads(os.environ.get("UPSTREAM_SENTINEL_SERVICES", "[]"))

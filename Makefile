@@ -47,6 +47,8 @@ BIN = $(VENV)/bin
 
 .PHONY: run test upstream-tests venv bench system-deps which-python check-python clean
 
+# Development: DEBUG on (the service defaults to off), unless the shell says otherwise.
+run: export DJANGO_DEBUG ?= 1
 run: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --noinput
 	@case "$(ADDR)" in \

@@ -2,10 +2,11 @@
 Settings for the chat service, twelve-factor style.
 
 Every difference between a laptop and a deployment is an environment
-variable with a development default (see README.md, "Environment").
-Development needs nothing set: DEBUG on, SQLite in the project folder, the
-in-memory channel layer that only `runserver` can use. With DJANGO_DEBUG off
-the service refuses to start on a missing or unsafe setting and names it.
+variable (see README.md, "Environment"). Development needs DJANGO_DEBUG=1
+and nothing else (`make run` sets it): SQLite in the project folder, the
+in-memory channel layer that only `runserver` can use. With DJANGO_DEBUG
+off, the default, the service refuses to start on a missing or unsafe
+setting and names it.
 """
 import os
 
@@ -17,7 +18,10 @@ from proj.env import (SSLMODES, env_bool, env_choice, env_int, env_list, env_net
 
 BASE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# Off unless asked for: a deployment that forgets it must not serve debug
+# pages (which show settings, Redis URLs and passwords included). `make run`
+# and the tests turn it on.
+DEBUG = env_bool("DJANGO_DEBUG", False)
 
 # Only ever used when DEBUG is on: require_production_settings() refuses it
 # in production, so a forgotten DJANGO_SECRET_KEY cannot ship.

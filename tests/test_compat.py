@@ -29,6 +29,7 @@ PY313 = sys.version_info >= (3, 13)
 
 def python(*args, env=None):
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "DJANGO_", "PYTHONWARNINGS"))}
+    clean["DJANGO_DEBUG"] = "1"  # development, as make run; env may say otherwise
     clean.update(env or {})
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120)
 

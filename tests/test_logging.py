@@ -27,7 +27,7 @@ logging.getLogger("daphne.server").warning(%r)
 
 def written(mode):
     env = {key: value for key, value in os.environ.items() if not key.startswith(SERVICE_PREFIXES)}
-    env["DJANGO_SETTINGS_MODULE"] = "proj.settings"
+    env.update(DJANGO_SETTINGS_MODULE="proj.settings", DJANGO_DEBUG="1")  # development, as make run
     result = subprocess.run([sys.executable, "-c", LOG_ONE_DAPHNE_LINE, mode], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -46,7 +46,7 @@ def test_daphne_itself_writes_its_lines_once_in_the_projects_format():
 
 def test_control_characters_a_client_sent_are_escaped_and_the_line_is_still_logged():
     env = {key: value for key, value in os.environ.items() if not key.startswith(SERVICE_PREFIXES)}
-    env["DJANGO_SETTINGS_MODULE"] = "proj.settings"
+    env.update(DJANGO_SETTINGS_MODULE="proj.settings", DJANGO_DEBUG="1")
     code = ("import django, logging; django.setup(); "
             "logging.getLogger('django.request').warning('Not Found: %s', '/x\\n2026-01-01 FAKE ERROR \\x1b[2J')")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,

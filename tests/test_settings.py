@@ -26,8 +26,11 @@ CONTROLLED = ("DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DATA
 
 
 def start(code=PROBE, argv=None, **env):
+    """A fresh Python with `env` on top of development mode (DJANGO_DEBUG=1,
+    as `make run`); pass DJANGO_DEBUG="0" or None (unset) for production."""
     clean = {k: v for k, v in os.environ.items() if k not in CONTROLLED}
-    clean.update(env, DJANGO_SETTINGS_MODULE="proj.settings")
+    clean.update(dict({"DJANGO_DEBUG": "1"}, **env), DJANGO_SETTINGS_MODULE="proj.settings")
+    clean = {k: v for k, v in clean.items() if v is not None}
     return subprocess.run(argv or [sys.executable, "-c", code], cwd=ROOT, env=clean,
                           capture_output=True, text=True, timeout=60)
 
@@ -51,7 +54,12 @@ def refusal(**env):
     return result.stderr.strip().splitlines()[-1]
 
 
-def test_development_needs_nothing_set():
+def test_unset_debug_means_production_and_production_refuses_to_start_unconfigured():
+    # A deployment that forgets DJANGO_DEBUG must not serve debug pages.
+    assert "DJANGO_SECRET_KEY must be set" in refusal(DJANGO_DEBUG=None)
+
+
+def test_development_needs_only_debug_on():
     seen = settings_with()
     assert seen["debug"] is True
     assert seen["layer"] == "asgiref.inmemory.ChannelLayer"

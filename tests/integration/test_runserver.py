@@ -22,7 +22,8 @@ def runserver(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("runserver")
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("DJANGO_", "REDIS_", "DATABASE_", "CHANNEL_LAYER_", "CHAT_"))}
-    env.update(DATABASE_URL="sqlite:///%s" % (workdir / "dev.sqlite3"), PYTHONUNBUFFERED="1")
+    # As `make run` starts it: DEBUG on, and nothing else set.
+    env.update(DJANGO_DEBUG="1", DATABASE_URL="sqlite:///%s" % (workdir / "dev.sqlite3"), PYTHONUNBUFFERED="1")
     manage = os.path.join(REPO_ROOT, "manage.py")
     with ProcessGroup(workdir, env=env) as group:
         group.run("migrate", [sys.executable, manage, "migrate", "--noinput"])

@@ -138,16 +138,30 @@ class ChatChannelLayer(RedisChannelLayer):
         for index, sends in by_shard.items():
             for start in range(0, len(sends), self.GROUP_SEND_CHUNK):
                 chunk = sends[start:start + self.GROUP_SEND_CHUNK]
-                refused = self.send_many(
-                    keys=[], client=self.connection(index),
-                    args=[self.expiry, self.channel_statistics_expiry, self.global_statistics_expiry,
-                          self.stats_prefix, self.global_stats_key] + [
-                        value for _, sent in chunk for value in sent])
-                full.extend(chunk[position - 1][0] for position in refused)
+                args, order = self._send_many_args(chunk)
+                refused = self.send_many(keys=[], client=self.connection(index), args=args)
+                full.extend(order[position - 1] for position in refused)
         if full:
             log.warning("Group %s: %d member(s) not sent this message, their reply channel full (%s%s); "
                         "those sockets get it only when they catch up", group, len(full), full[0],
                         ", ..." if len(full) > 1 else "")
+
+    def _send_many_args(self, sends):
+        """LUA_SEND_MANY's arguments for the sends, (channel, _prepare_send's
+        tuple) each, grouped by the list they go to, and the channels in
+        that order."""
+        lists = {}
+        for channel, (message_key, list_key, capacity, content, list_channel) in sends:
+            lists.setdefault((list_key, capacity, list_channel), []).append((channel, message_key, content))
+        args = [self.expiry, self.channel_statistics_expiry, self.global_statistics_expiry,
+                self.stats_prefix + self.global_stats_key + ":"]
+        order = []
+        for (list_key, capacity, list_channel), messages in lists.items():
+            args += [list_key, capacity, self.stats_prefix + list_channel + ":", len(messages)]
+            for channel, message_key, content in messages:
+                args += [message_key, content]
+                order.append(channel)
+        return args, order
 
     def group_channels(self, group):
         """asgi_redis's, in one round trip instead of two."""
@@ -488,38 +502,51 @@ count(KEYS[3], ARGV[4])
 count(KEYS[4], ARGV[5])
 """
 
-# A message to many channels of one shard: LUA_SEND for each.
-# Args: expiry, channel and global statistics expiry, the statistics
-# prefix, the global statistics name; then five per channel: message key,
-# list key, capacity, content, channel name (for statistics).
-# Returns the positions (from 1) of the channels that were full.
+# A message to many channels of one shard: LUA_SEND for each, in fewer
+# commands (a process channel's copies share one list: its length is read
+# once, its expiry and statistics set once).
+# Args: expiry, channel and global statistics expiry, the global statistics
+# prefix; then for each list: its key, capacity, statistics prefix, how
+# many messages, then each message's key and content.
+# Returns the positions (from 1, in argument order) of the messages refused
+# because their list was full.
 LUA_SEND_MANY = """
-local expiry, channel_stats_expiry, global_stats_expiry = ARGV[1], ARGV[2], ARGV[3]
-local global_stats = ARGV[4] .. ARGV[5] .. ':'
-local function count(key, expiry)
-    redis.call('incr', key)
-    redis.call('expire', key, expiry)
-end
-local full = {}
-local position = 0
-for i = 6, #ARGV, 5 do
-    position = position + 1
-    local message_key, list_key, capacity, content = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
-    local stats = ARGV[4] .. ARGV[i + 4] .. ':'
-    if redis.call('llen', list_key) >= capacity then
-        count(stats .. 'channel_full_count', channel_stats_expiry)
-        count(global_stats .. 'channel_full_count', global_stats_expiry)
-        full[#full + 1] = position
-    else
-        redis.call('set', message_key, content)
-        redis.call('expire', message_key, expiry)
-        redis.call('rpush', list_key, message_key)
-        redis.call('expire', list_key, expiry + 1)
-        count(stats .. 'messages_count', channel_stats_expiry)
-        count(global_stats .. 'messages_count', global_stats_expiry)
+local expiry, channel_stats_expiry, global_stats_expiry, global_stats = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local function count(key, amount, expiry)
+    if amount > 0 then
+        redis.call('incrby', key, amount)
+        redis.call('expire', key, expiry)
     end
 end
-return full
+local refused, position, i = {}, 0, 5
+local sent_all, refused_all = 0, 0
+while i <= #ARGV do
+    local list_key, capacity, stats, messages = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], tonumber(ARGV[i + 3])
+    i = i + 4
+    local length = redis.call('llen', list_key)
+    local sent = 0
+    for _ = 1, messages do
+        position = position + 1
+        if length >= capacity then
+            refused[#refused + 1] = position
+        else
+            redis.call('set', ARGV[i], ARGV[i + 1], 'EX', expiry)
+            redis.call('rpush', list_key, ARGV[i])
+            length = length + 1
+            sent = sent + 1
+        end
+        i = i + 2
+    end
+    if sent > 0 then
+        redis.call('expire', list_key, expiry + 1)
+    end
+    count(stats .. 'messages_count', sent, channel_stats_expiry)
+    count(stats .. 'channel_full_count', messages - sent, channel_stats_expiry)
+    sent_all, refused_all = sent_all + sent, refused_all + messages - sent
+end
+count(global_stats .. 'messages_count', sent_all, global_stats_expiry)
+count(global_stats .. 'channel_full_count', refused_all, global_stats_expiry)
+return refused
 """
 
 # Keys: the lists to read, in order. Args: how many messages at most; a

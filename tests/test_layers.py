@@ -413,3 +413,26 @@ def test_a_channel_name_is_packed_as_msgpack_packs_it(size):
     from proj.layers import _packed_str
     text = "é" * (size // 2) + "x" * (size % 2)
     assert _packed_str(text) == msgpack.packb(text, use_bin_type=True)
+
+
+def test_a_group_send_refuses_exactly_the_members_whose_list_is_full_and_counts_them(redis_url, caplog):
+    # Members of three Daphnes, interleaved: the one whose list has room for
+    # 1 more gets its first socket's copy only.
+    worker = ChatChannelLayer(hosts=[redis_url], channel_capacity={"daphne.response.*": 3})
+    worker.flush()
+    worker.send("daphne.response.tight!x", {"text": "one"})
+    worker.send("daphne.response.tight!x", {"text": "two"})
+    for socket in range(3):
+        for process in ("roomy", "tight", "other"):
+            worker.group_add("chat.room.9", "daphne.response.%s!s%d" % (process, socket))
+    with caplog.at_level("WARNING", logger="proj.layers"):
+        worker.send_group("chat.room.9", {"text": "hello"})
+    [record] = [r for r in caplog.records if r.name == "proj.layers"]
+    assert "Group chat.room.9: 2 member(s) not sent this message" in record.getMessage()
+    tight = [worker.receive(["daphne.response.tight!"]) for _ in range(4)]
+    assert [message["text"] for _, message in tight[:3]] == ["one", "two", "hello"]
+    assert tight[3] == (None, None)
+    assert len([worker.receive(["daphne.response.roomy!"]) for _ in range(3)]) == 3
+    stats = worker.channel_statistics("daphne.response.tight!")
+    assert (stats["messages_count"], stats["channel_full_count"]) == (3, 2)
+    assert worker.global_statistics() == {"messages_count": 9, "channel_full_count": 2}

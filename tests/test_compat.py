@@ -282,7 +282,7 @@ def test_tls_without_checks_accepts_any_certificate(tls):
 
 
 # What this test calls on 3.11 is what the warnings are about.
-@pytest.mark.filterwarnings("ignore:ssl.wrap_socket() is deprecated:DeprecationWarning",
+@pytest.mark.filterwarnings(r"ignore:ssl\.wrap_socket\(\) is deprecated:DeprecationWarning",
                             "ignore:ssl.PROTOCOL_TLS is deprecated:DeprecationWarning")
 def test_redis_pys_own_tls_is_gone_on_3_12_and_never_checked_the_host_name(tls):
     options = dict(ssl_ca_certs=tls["ca"], ssl_cert_reqs="required")

@@ -290,9 +290,8 @@ def suites(work, redis_ports, sentinel_port, txredisapi):
 
 
 def lay_out_work(work):
-    """A fresh copy of the vendored tests to run in (they write there: a
-    SQLite database, caches), outside the repository."""
-    shutil.rmtree(work, ignore_errors=True)
+    """A copy of the vendored tests to run in (they write there: a SQLite
+    database, caches), outside the repository."""
     copies = {"channels/tests": "channels-1.1.8/tests", "testproject": "channels-1.1.8/testproject",
               "asgi_redis/tests": "asgi_redis-1.4.3/tests", "asgiref/tests": "asgiref-1.1.2/tests"}
     for target, source in copies.items():
@@ -409,7 +408,9 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the servers are stopped
 
     cache = cache_dir()
-    work = cache / ("work-py%d.%d" % sys.version_info[:2])
+    cache.mkdir(parents=True, exist_ok=True)
+    # A folder of this run's own: runs on one machine may overlap (CI, a developer).
+    work = Path(tempfile.mkdtemp(prefix="work-py%d.%d-" % sys.version_info[:2], dir=cache))
     try:
         ensure_requirements()
         verify_vendored()
@@ -418,6 +419,7 @@ def main():
         lay_out_work(work)
     except (SetupError, subprocess.CalledProcessError) as error:
         print("upstream tests: set-up failed: %s" % error, file=sys.stderr)
+        shutil.rmtree(work, ignore_errors=True)
         return 2
 
     results = {}
@@ -441,7 +443,12 @@ def main():
     finally:
         group.stop_all()
         print_summary(results)
-    return 1 if any(result["failed"] for result in results.values()) else 0
+        failed = any(result["failed"] for result in results.values())
+        if failed:
+            print("Logs of the servers and each suite's junit XML: %s" % work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

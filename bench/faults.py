@@ -9,9 +9,10 @@ again. The numbers behind docs/reliability.md.
 
 What it starts (and stops by pid, in finally blocks, also on an error,
 Ctrl-C or SIGTERM): for every scenario a stack of its own,
-tests/support/processes.py's chat_stack with the shipped budgets (a private
-redis-server on a free port, never 6379; Daphne as deploy/daphne.sh runs
-it, trusting X-Forwarded-For; two `manage.py runworker`s); with
+the harness's ProjectStack (bench/harness/stacks.py) with the shipped
+budgets (a private redis-server on a free port, never 6379;
+deploy/daphne.sh, trusting X-Forwarded-For; two deploy/worker.sh -v 2,
+without runpresence), whose kill and restart by role the faults use; with
 `--database postgresql` one private PostgreSQL (tests/support/postgres.py,
 never 5432) with a database per scenario, else SQLite in the temporary
 directory.
@@ -546,12 +547,8 @@ def inject_worker_kill(ctx, rep):
 
 
 def inject_redis_restart(ctx, rep):
-    from tests.support.processes import start_redis
-    stack = ctx.stack
     start = mono()
-    stack.redis.stop()
-    time.sleep(3)
-    stack.redis, _ = start_redis(stack.group, port=stack.redis_port)
+    ctx.stack.restart_redis(3)
     return start, mono(), {}
 
 
@@ -576,18 +573,8 @@ def inject_postgres_restart(ctx, rep):
 
 
 def inject_daphne_kill(ctx, rep):
-    from tests.support.processes import http_status, tcp_connectable, wait_until
-    stack = ctx.stack
     start = mono()
-    stack.daphne.kill()
-    time.sleep(2)
-    script = os.path.join(REPO, "deploy", "daphne.sh")
-    daphne = stack.group.start("daphne", ["/usr/bin/env", "DAPHNE_BIND=127.0.0.1",
-                                          "DAPHNE_PORT=%d" % stack.http_port, script], env=stack.env)
-    stack.daphne = daphne
-    wait_until(lambda: tcp_connectable(stack.host, stack.http_port)
-               and http_status(stack.host, stack.http_port, "/") == 200,
-               90, "Daphne again on port %d" % stack.http_port, watch=[daphne])
+    daphne = ctx.stack.kill_and_restart_daphne(2)
     return start, mono(), {"note": "new Daphne pid %d" % daphne.pid}
 
 
@@ -985,7 +972,7 @@ class Config(object):
 
 
 def run_scenario(scenario, cfg, workdir, postgres, log):
-    from tests.support.processes import chat_stack
+    from bench.harness.stacks import ProjectStack
     results = []
     env = {}
     if postgres is not None:
@@ -993,7 +980,9 @@ def run_scenario(scenario, cfg, workdir, postgres, log):
             scenario.key.replace("-", "_"), uuid.uuid4().hex[:6]))
     code = code_fingerprint()[0]
     log("[%s] starting a stack (code: git %s)" % (scenario.key, code))
-    with chat_stack(os.path.join(workdir, scenario.key), workers=2, shipped_budgets=True, **env) as stack:
+    # The shipped budgets; 2 workers logging what they dispatch (-v 2: which worker ran what).
+    with ProjectStack(os.path.join(workdir, scenario.key), workers=2, presence=False, env=env,
+                      worker_args=["-v", "2"]) as stack:
         log("[%s] redis pid %d port %d, daphne pid %d port %d, workers %s" % (
             scenario.key, stack.redis.pid, stack.redis_port, stack.daphne.pid, stack.http_port,
             ", ".join(str(w.pid) for w in stack.workers)))

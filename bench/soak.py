@@ -9,13 +9,14 @@ and for lost or duplicated messages.
     .venv/bin/python bench/soak.py --database-url postgres://user@host:port/db ...
 
 What it starts (and stops, by pid, in a finally block, also on Ctrl-C or
-SIGTERM): tests/support/processes.py's chat_stack, i.e. a private
-redis-server on a free port, the database migrated, Daphne as
-deploy/daphne.sh runs it and two `manage.py runworker`s; SQLite in a
-temporary directory unless --database-url or --postgres says otherwise.
+SIGTERM): the harness's ProjectStack (bench/harness/stacks.py), i.e. a
+private redis-server on a free port, the database migrated,
+deploy/daphne.sh and two deploy/worker.sh (--workers), without runpresence;
+SQLite in a temporary directory unless --database-url or --postgres says
+otherwise.
 
 All the load comes from this one process on 127.0.0.1, so the stack runs
-with chat_stack's loosened TEST_BUDGETS (per-address frame and connect
+with tests/support's loosened TEST_BUDGETS (per-address frame and connect
 budgets off, 100 frames/s per socket): the shipped 5 new sockets/s per
 address would refuse the churn. --shipped-budgets keeps the shipped budgets
 and spreads the sockets over --addresses fake client addresses instead
@@ -86,10 +87,11 @@ if REPO not in sys.path:
 import redis  # noqa: E402
 import websocket  # noqa: E402
 
-from tests.support.processes import TEST_BUDGETS, chat_stack  # noqa: E402
+from tests.support.processes import TEST_BUDGETS  # noqa: E402
 
 from bench.harness.measure import cpu_seconds, rss_bytes  # noqa: E402
 from bench.harness.provenance import program_version, tree_state  # noqa: E402
+from bench.harness.stacks import ProjectStack  # noqa: E402
 from bench.results_file import write_report  # noqa: E402
 
 DEFAULT_OUTPUT = os.path.join(HERE, "results", "soak.txt")
@@ -723,9 +725,10 @@ def audit(database, rooms, load):
 
 def run_soak(stack, database_url, cfg, log=print):
     """
-    Drive a running chat_stack for one soak (phases: ramp-up, load, drain,
-    quiet, close, quiet) and return a SoakResult. Never raises for what it
-    finds: the caller reads the verdicts.
+    Drive a running stack (the harness's ProjectStack, or tests/support's
+    chat_stack) for one soak (phases: ramp-up, load, drain, quiet, close,
+    quiet) and return a SoakResult. Never raises for what it finds: the
+    caller reads the verdicts.
     """
     result = SoakResult()
     result.cfg = cfg
@@ -1108,7 +1111,7 @@ def report(result, meta, all_samples=False):
         w("budgets:   the shipped ones (5 frames/s per socket, 10/s and 5 new sockets/s per address); "
           "the sockets come from %d fake addresses (X-Forwarded-For)" % cfg.addresses)
     else:
-        w("budgets:   chat_stack's TEST_BUDGETS (%s): every socket comes from 127.0.0.1, and the "
+        w("budgets:   tests/support's TEST_BUDGETS (%s): every socket comes from 127.0.0.1, and the "
           "shipped 5 new sockets/s per address would refuse the churn"
           % ", ".join("%s=%s" % kv for kv in sorted(TEST_BUDGETS.items())))
     w("load:      %s" % cfg.describe())
@@ -1349,8 +1352,8 @@ def main():
             if database_url is not None:
                 env["DATABASE_URL"] = database_url
             print("starting the stack in %s" % workdir, flush=True)
-            with chat_stack(os.path.join(workdir, "stack"), workers=args.workers,
-                            shipped_budgets=args.shipped_budgets, **env) as stack:
+            with ProjectStack(os.path.join(workdir, "stack"), workers=args.workers, presence=False,
+                              budgets="shipped" if args.shipped_budgets else "test", env=env) as stack:
                 print("redis-server pid %d port %d; daphne pid %d port %d; workers %s"
                       % (stack.redis.pid, stack.redis_port, stack.daphne.pid, stack.http_port,
                          ", ".join("pid %d" % w.pid for w in stack.workers)), flush=True)
@@ -1382,7 +1385,7 @@ def main():
 
 
 class _database(object):
-    """(DATABASE_URL or None for chat_stack's SQLite, a description) for a `with` block."""
+    """(DATABASE_URL or None for the stack's own SQLite, a description) for a `with` block."""
 
     def __init__(self, args, workdir):
         self.args, self.workdir, self.context = args, workdir, None

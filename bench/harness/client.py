@@ -24,16 +24,14 @@ import time
 import websockets
 from websockets.asyncio.client import connect
 
+from bench.harness.addresses import address
+
 OPEN_TIMEOUT = 30
 # chat.js's reconnect back-off (seconds).
 FIRST_RETRY_DELAY = 0.5
 MAX_RETRY_DELAY = 15.0
 
 
-def address(number):
-    """The number-th loopback source address: 127.10.0.1, ..., 127.10.0.254, 127.10.1.1, ..."""
-    high, low = divmod(number, 254)
-    return "127.%d.%d.%d" % (10 + high // 256, high % 256, low + 1)
 
 
 def percentile(values, fraction):
@@ -204,7 +202,7 @@ class LoadClient:
             while True:
                 async with gate:
                     try:
-                        await conn.connect(self.stack.ws_url(conn.room, after(conn) if callable(after) else after))
+                        await conn.connect(self.stack.socket_url(conn.room, after(conn) if callable(after) else after))
                         return
                     except websockets.InvalidStatus as error:
                         self.connect_failures["HTTP %s" % error.response.status_code] += 1

@@ -16,14 +16,15 @@ Never the machine's Redis (6379) or PostgreSQL (5432): every server gets a
 free port of its own.
 """
 import concurrent.futures
+import http.client
 import importlib.metadata
+import itertools
 import os
 import re
 import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 
 from tests.support.postgres import start_postgres
 from tests.support.processes import (REPO_ROOT, ProcessGroup, ProcessError, chat_environment, free_port,
@@ -31,6 +32,10 @@ from tests.support.processes import (REPO_ROOT, ProcessGroup, ProcessError, chat
                                      tcp_connectable, wait_until)
 
 from bench.harness import deps
+from bench.harness.addresses import address
+
+# Source addresses for first visits to rooms, apart from the sockets' (which count up from 1).
+_visitors = itertools.count(500000)
 
 BENCH = os.path.join(REPO_ROOT, "bench")
 PEER_DIR = os.path.join(BENCH, "peer")
@@ -99,24 +104,53 @@ class Stack:
             if self.postgres is not None:
                 shutil.rmtree(self.postgres.data_dir, ignore_errors=True)
 
-    def ws_url(self, label, after=None):
+    host = "127.0.0.1"
+
+    def socket_url(self, label, after=None):
+        """The WebSocket URL of a room, with ?after= when given."""
         url = "ws://127.0.0.1:%d/chat/%s/" % (self.http_port, label)
         return url if after is None else url + "?after=%d" % after
+
+    # The same reach as tests/support's ChatStack, so soak.py and faults.py can run on any stack.
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.http_port, path)
+
+    def ws_url(self, path):
+        return "ws://127.0.0.1:%d%s" % (self.http_port, path)
+
+    def processes(self):
+        return list(self.group.processes)
 
     def roles(self):
         """{role: (pid, whole tree?)} of every server process."""
         return dict(self._roles)
 
     def create_rooms(self, labels):
-        """GET /<label>/ creates a room (chat/views.py; the peer does the same)."""
+        """GET /<label>/ creates a room (chat/views.py; the peer does the same): each first visit
+        from an address of its own, as people would (room pages have a per-address budget), and
+        a 429 waits its Retry-After."""
         def visit(label):
-            with urllib.request.urlopen("http://127.0.0.1:%d/%s/" % (self.http_port, label), timeout=60) as r:
-                r.read()
+            source = address(next(_visitors))
+            for _ in range(20):
+                connection = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=60,
+                                                        source_address=(source, 0))
+                try:
+                    connection.request("GET", "/%s/" % label)
+                    response = connection.getresponse()
+                    response.read()
+                finally:
+                    connection.close()
+                if response.status == 200:
+                    return
+                if response.status != 429:
+                    raise ProcessError("GET /%s/ answered %d" % (label, response.status))
+                time.sleep(float(response.getheader("Retry-After") or 1))
+            raise ProcessError("GET /%s/ still answered 429 after 20 tries" % label)
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             list(pool.map(visit, labels))
 
-    def logs(self):
-        return self.group.logs() if self.group else ""
+    def logs(self, lines=40):
+        return self.group.logs(lines) if self.group else ""
 
     # What the project's layer logs when a full reply channel refuses a Group send
     # (proj/layers.py): issue 13 counts each missed member as a dropped delivery.
@@ -168,11 +202,20 @@ class Stack:
 
 
 class ProjectStack(Stack):
+    """This project. By default exactly as it ships; a scenario may ask for the test budgets
+    (budgets="test": tests/support's TEST_BUDGETS, for many sockets from one address), another
+    number of workers, no runpresence, runworker options and settings of its own."""
+
     name = "project"
     title = "this project (Channels 1.x worker mode)"
-    has_presence = True
     # A commit to measure instead of the working tree (python -m bench run --commit).
     commit = None
+
+    def __init__(self, workdir, database="sqlite", budgets="shipped", workers=None, presence=True, env=None,
+                 worker_args=()):
+        super().__init__(workdir, database)
+        self.budgets, self.worker_count, self.has_presence = budgets, workers, presence
+        self.env_overrides, self.worker_args = dict(env or {}), list(worker_args)
 
     def tree(self):
         """The project's files to run: the working tree, or `commit` exported with git archive."""
@@ -189,19 +232,23 @@ class ProjectStack(Stack):
         redis, redis_port = start_redis(self.group)
         self._roles["redis"] = (redis.pid, False)
         self.redis_port = redis_port
+        self.redis = redis
         overrides = {"VENV": os.path.dirname(os.path.dirname(sys.executable))}
         url = self._start_database()
         if url:
             overrides["DATABASE_URL"] = url
+        overrides.update(self.env_overrides)
         # shipped_budgets: the per-socket and per-address budgets as shipped.
-        env = chat_environment(self.group.workdir, redis_port, shipped_budgets=True, **overrides)
+        env = chat_environment(self.group.workdir, redis_port, shipped_budgets=self.budgets == "shipped", **overrides)
         self.env = env
         manage = os.path.join(root, "manage.py")
         self.group.run("migrate", [sys.executable, manage, "migrate", "--noinput"], env=env, cwd=root)
         self.group.run("collectstatic", [sys.executable, manage, "collectstatic", "--noinput"], env=env, cwd=root)
         self.workers = []
-        for number in range(1, shipped_default("WORKER_PROCESSES", root) + 1):
-            worker = self.group.start("worker-%d" % number, [os.path.join(root, "deploy", "worker.sh")], env=env,
+        count = self.worker_count if self.worker_count is not None else shipped_default("WORKER_PROCESSES", root)
+        for number in range(1, count + 1):
+            worker = self.group.start("runworker-%d" % number,
+                                      [os.path.join(root, "deploy", "worker.sh")] + self.worker_args, env=env,
                                       cwd=root)
             self.workers.append(worker)
         for worker in self.workers:
@@ -217,15 +264,56 @@ class ProjectStack(Stack):
             # The index runs in a worker: a 200 proves Daphne -> Redis -> runworker -> database -> back.
             return tcp_connectable("127.0.0.1", port) and http_status("127.0.0.1", port, "/") == 200
 
-        daphne, self.http_port = self._listen("daphne", argv, serves, env, root, watch=self.workers)
-        self._roles["daphne"] = (daphne.pid, False)
+        self.daphne, self.http_port = self._listen("daphne", argv, serves, env, root, watch=self.workers)
+        self._roles["daphne"] = (self.daphne.pid, False)
         for number, worker in enumerate(self.workers, 1):
             self._roles["worker-%d" % number] = (worker.pid, False)
-        presence = self.group.start("presence", [os.path.join(root, "deploy", "presence.sh")], env=env, cwd=root)
-        presence.wait_for_log("Pushing presence", 60)
-        self._roles["presence"] = (presence.pid, False)
+        if self.has_presence:
+            presence = self.group.start("presence", [os.path.join(root, "deploy", "presence.sh")], env=env,
+                                        cwd=root)
+            presence.wait_for_log("Pushing presence", 60)
+            self._roles["presence"] = (presence.pid, False)
         time.sleep(1.0)
         self.check_alive()
+
+    # Faults by role, for scenarios (bench/faults.py).
+
+    def start_worker(self, timeout=90):
+        """One more deploy/worker.sh (with this stack's worker options), once it takes messages."""
+        number = len(self.group.processes) + 1
+        worker = self.group.start("runworker-%d" % number, [os.path.join(self.root, "deploy", "worker.sh")]
+                                  + self.worker_args, env=self.env, cwd=self.root)
+        worker.wait_for_log(WORKER_READY_LINE, timeout)
+        self.workers.append(worker)
+        self._roles["worker-%d" % number] = (worker.pid, False)
+        return worker
+
+    @staticmethod
+    def dispatch_count(worker, channel):
+        """Messages of `channel` this worker ran a consumer for (needs worker_args=["-v", "2"])."""
+        return worker.log_text().count("Dispatching message on %s to" % channel)
+
+    def restart_redis(self, pause):
+        """Stop redis-server, wait `pause` seconds, start a new empty one on the same port."""
+        self.redis.stop()
+        time.sleep(pause)
+        self.redis, _ = start_redis(self.group, port=self.redis_port)
+        self._roles["redis"] = (self.redis.pid, False)
+        return self.redis
+
+    def kill_and_restart_daphne(self, pause, timeout=90):
+        """SIGKILL Daphne, wait `pause` seconds, start deploy/daphne.sh again on the same port."""
+        self.daphne.kill()
+        time.sleep(pause)
+        script = os.path.join(self.root, "deploy", "daphne.sh")
+        self.daphne = self.group.start("daphne", ["/usr/bin/env", "DAPHNE_BIND=127.0.0.1",
+                                                  "DAPHNE_PORT=%d" % self.http_port, script], env=self.env,
+                                       cwd=self.root)
+        wait_until(lambda: tcp_connectable(self.host, self.http_port)
+                   and http_status(self.host, self.http_port, "/") == 200,
+                   timeout, "Daphne again on port %d" % self.http_port, watch=[self.daphne])
+        self._roles["daphne"] = (self.daphne.pid, False)
+        return self.daphne
 
     def versions(self):
         names = ["Django", "channels", "daphne", "asgi_redis", "asgiref", "redis", "msgpack-python", "Twisted",

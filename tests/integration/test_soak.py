@@ -7,15 +7,15 @@ where they started, with no process's memory running away.
 
 The load, the samples and the checks are bench/soak.py's (run_soak); that
 tool runs the long version (`.venv/bin/python bench/soak.py --minutes 10`).
-Every socket comes from 127.0.0.1, so the stack has chat_stack's loosened
+Every socket comes from 127.0.0.1, so the stack has tests/support's loosened
 TEST_BUDGETS: the shipped 5 new sockets a second per address would refuse
 the churn. The stack is this module's own: the load would disturb the
 shared one's tests, and its counts must start from zero.
 """
 import pytest
 
+from bench.harness.stacks import ProjectStack
 from bench.soak import SoakConfig, report, run_soak
-from tests.support.processes import chat_stack
 
 pytestmark = pytest.mark.integration
 
@@ -31,8 +31,10 @@ RSS_GROWTH_MIB = 12.0
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    """A private stack on SQLite (chat_stack's default, in its directory)."""
-    with chat_stack(tmp_path_factory.mktemp("chat-stack-soak"), workers=2) as running:
+    """A private stack on SQLite, as the benchmark harness starts it (deploy/daphne.sh, two
+    deploy/worker.sh), with the loosened test budgets and without runpresence."""
+    with ProjectStack(str(tmp_path_factory.mktemp("chat-stack-soak")), workers=2, presence=False,
+                      budgets="test") as running:
         yield running
 
 

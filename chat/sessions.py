@@ -20,6 +20,7 @@ import functools
 from channels.sessions import session_for_reply_channel
 from django.conf import settings
 from django.contrib.sessions.backends import cache, db
+from django.contrib.sessions.backends.base import UpdateError
 
 # channels.sessions.enforce_ordering keeps the next expected order here.
 NEXT_ORDER_KEY = "__channels_next_order"
@@ -38,7 +39,15 @@ class ChannelSessionExpiry:
 
 
 class RedisSessionStore(ChannelSessionExpiry, cache.SessionStore):
-    pass
+    def save(self, must_create=False):
+        """Django's cache store reads a session back before each save (a
+        GET, then the SET) so as not to bring back one deleted meanwhile:
+        here one SET ... XX, "only if it still exists", does both. Every
+        frame saves its socket's session, so this is a round trip a frame."""
+        if self.session_key is None or must_create:
+            return super().save(must_create)
+        if not self._cache.set(self.cache_key, self._get_session(), self.get_expiry_age(), xx=True):
+            raise UpdateError
 
 
 class DatabaseSessionStore(ChannelSessionExpiry, db.SessionStore):

@@ -71,3 +71,26 @@ print(dict(loaded.items()))
 """ % str(marker), redis_url, tmp_path)
     assert not marker.exists(), "the planted pickle ran"
     assert out == "{}"
+
+
+def test_a_session_save_is_one_round_trip_and_never_brings_back_a_deleted_session(redis_url, tmp_path):
+    out = run("""
+import redis
+from channels.sessions import session_for_reply_channel
+from django.contrib.sessions.backends.base import UpdateError
+session = session_for_reply_channel("daphne.response.save!1")
+session.save(must_create=True)
+session["room_id"] = 3
+sent = []
+original = redis.StrictRedis.execute_command
+redis.StrictRedis.execute_command = lambda self, *args, **options: sent.append(args[0]) or original(self, *args, **options)
+session.save()
+print(sent)
+session_for_reply_channel("daphne.response.save!1").delete()
+try:
+    session.save()
+except UpdateError:
+    print("refused")
+print(session_for_reply_channel("daphne.response.save!1").exists(session.session_key))
+""", redis_url, tmp_path)
+    assert out.splitlines() == ["['SET']", "refused", "False"]

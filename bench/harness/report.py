@@ -172,7 +172,7 @@ def plot_steps(data, database, workload, title, path):
         result = get(data, server, database, workload)
         if not result or not result.get("steps"):
             continue
-        steps = result["steps"]
+        steps = sorted(result["steps"], key=lambda step: step["offered_deliveries_per_s"])
         offered = [s["offered_deliveries_per_s"] for s in steps]
         left.plot(offered, [s["p50_ms"] or float("nan") for s in steps], "o-", color=colour,
                   label="%s p50" % HEAD[server])
@@ -382,7 +382,7 @@ def capacity_section(doc, data):
             "per delivery), i.e. about %s and %s connected people at one message a minute. Past that, list "
             "more Redis URLs (REDIS_URLS: asgi_redis hashes channels and Groups over them). The floor: "
             "redis-benchmark does the commands of one layer hop in %s µs in series and at most %s hops/s "
-            "with 50 clients (below)." % (
+            "with 50 clients (the floor, above)." % (
                 REDIS_CORE_BUDGET * 100,
                 num(REDIS_CORE_BUDGET / per_10 if per_10 else None, 0),
                 num(REDIS_CORE_BUDGET / per_1000 if per_1000 else None, 0),
@@ -503,8 +503,9 @@ def write(data, path):
 
     doc.add("## The floor: redis-benchmark", "")
     if bench_:
-        doc.add("The Redis commands one channel-layer hop of asgi_redis 1.4 makes (a Group send makes the first "
-                "two per member), against a private redis-server:", "")
+        doc.add("The Redis commands one channel-layer hop of the stock asgi_redis 1.4.3 makes (its Group send "
+                "repeats the first two per member; the project's layer, proj/layers.py, may do less), against a "
+                "private redis-server:", "")
         doc.table(["command", "µs per call, 1 client", "calls/s, 1 client", "calls/s, 50 clients"],
                   [[row["command"], num(row["us_per_call_c1"], 1), num(row["rps_c1"], 0), num(row["rps_c50"], 0)]
                    for row in bench_["rows"]])
@@ -537,7 +538,7 @@ def targets(doc, data):
         peer = value("peer", database, "w1", lambda r: r["sustained"])
         capped = value("project", database, "w1", is_capped)
         peer_capped = value("peer", database, "w1", is_capped)
-        met = "missing" if mine is None or not peer else mine >= 1.5 * peer
+        met = "missing" if mine is None or peer is None else mine >= 1.5 * peer
         if met is False and capped:
             met = None  # the project passed every step offered: its limit was not reached
         if met is True and peer_capped:

@@ -111,7 +111,9 @@ async def stepped(stack, sizes, prefix, rooms, per_room, steps):
     conns, opened = await rooms_with_sockets(client, stack, prefix, rooms, per_room)
     senders = senders_across_rooms([conn for conn in conns if conn.open])
     results, sustained = [], None
-    for deliveries in steps:
+    plan, down = list(steps), False
+    while plan:
+        deliveries = plan.pop(0)
         rate = deliveries / float(per_room)
         if rate / len(senders) > 4.5:
             log("offered %d d/s would need %.1f frames/s per socket, over the 5/s budget: stop" % (
@@ -129,10 +131,18 @@ async def stepped(stack, sizes, prefix, rooms, per_room, steps):
             summary["first_attempt"] = {key: first[key] for key in ("delivered", "expected", "p50_ms", "p99_ms",
                                                                     "max_ms", "errors", "closed")}
         results.append(summary)
+        if not summary["ok"] and sustained is None and deliveries / 2.0 >= 60:
+            # The first step failed: a limit of 0 says nothing, so half of it, and so on.
+            log(fmt_step(summary) + "  <- step down")
+            plan, down = [deliveries / 2.0], True
+            await asyncio.sleep(2 * sizes.pause_seconds + 1)
+            continue
         log(fmt_step(summary) + ("" if summary["ok"] else "  <- limit"))
         if not summary["ok"]:
             break
         sustained = summary
+        if down:
+            break
         await asyncio.sleep(sizes.pause_seconds)
     await client.close_all()
     return {"rooms": rooms, "per_room": per_room, "steps": results, "opened": opened,

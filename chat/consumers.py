@@ -96,10 +96,12 @@ def ws_connect(message, label):
         log.info("Refused a WebSocket to %s room %r: %s may not enter", room.access, label, message.user)
         reject(message)
         return
-    message.reply_channel.send({"accept": True}, immediately=True)
-    # Join the Group before reading the catch-up, so a message saved in
-    # between reaches this socket at least once (clients dedupe by id).
+    # Join the Group before the client hears it is in (it may send at once,
+    # and expect its own echo and everyone's), and before reading the
+    # catch-up, so a message saved in between reaches this socket at least
+    # once (clients dedupe by id).
     room.websocket_group.add(message.reply_channel)
+    message.reply_channel.send({"accept": True}, immediately=True)
     message.channel_session[SESSION_ROOM_ID] = room.pk
     presence.joined(room, message.reply_channel.name, message.user)
     send_latest_announcement(message.reply_channel)

@@ -19,6 +19,8 @@ PROBE = (
     "print(json.dumps({'debug': s.DEBUG, 'hosts': s.ALLOWED_HOSTS, "
     "'layer': s.CHANNEL_LAYERS['default']['BACKEND'], "
     "'hosts_redis': s.CHANNEL_LAYERS['default'].get('CONFIG', {}).get('hosts'), "
+    "'connection_class': getattr(s.CHANNEL_LAYERS['default'].get('CONFIG', {}).get('connection_kwargs', {})"
+    ".get('connection_class'), '__name__', None), "
     "'db': s.DATABASES['default']['ENGINE'], 'db_name': s.DATABASES['default']['NAME']}))"
 )
 CONTROLLED = ("DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "REDIS_URLS",
@@ -114,17 +116,21 @@ def test_tls_redis_is_verified_by_default(tmp_path):
     ca = tmp_path / "ca.pem"
     ca.write_text("not checked here")
     seen = settings_with(REDIS_URL="rediss://:secret@redis.example:6380", REDIS_SSL_CA_CERTS=str(ca))
-    assert seen["hosts_redis"] == ["rediss://:secret@redis.example:6380?ssl_cert_reqs=required&ssl_ca_certs=%s"
+    # redis-py forces its own SSLConnection on any rediss:// URL: the layer
+    # gets it as redis:// with proj.compat.RedisTLSConnection named instead.
+    assert seen["hosts_redis"] == ["redis://:secret@redis.example:6380?ssl_cert_reqs=required&ssl_ca_certs=%s"
                                    % str(ca).replace("/", "%2F")]
+    assert seen["connection_class"] == "RedisTLSConnection"
     seen = settings_with(REDIS_URL="rediss://redis.example:6380?ssl_cert_reqs=none", REDIS_SSL_CA_CERTS=str(ca))
-    assert seen["hosts_redis"] == ["rediss://redis.example:6380?ssl_cert_reqs=none&ssl_ca_certs=%s"
+    assert seen["hosts_redis"] == ["redis://redis.example:6380?ssl_cert_reqs=none&ssl_ca_certs=%s"
                                    % str(ca).replace("/", "%2F")]
 
 
 def test_tls_redis_without_verification_needs_no_ca():
     seen = settings_with(REDIS_URL="rediss://redis.example:6380", REDIS_SSL_CERT_REQS="none",
                          REDIS_SSL_CA_CERTS="/nonexistent")
-    assert seen["hosts_redis"] == ["rediss://redis.example:6380?ssl_cert_reqs=none"]
+    assert seen["hosts_redis"] == ["redis://redis.example:6380?ssl_cert_reqs=none"]
+    assert seen["connection_class"] == "RedisTLSConnection"
 
 
 def test_bad_redis_settings_are_refused_by_name():

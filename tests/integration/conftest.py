@@ -390,7 +390,9 @@ class Database:
     def seed_messages(self, label, texts):
         """Test data, written straight into the room's table (much faster than chatting it in)."""
         [room] = self.rooms(label)
-        stamp = datetime.now(timezone.utc)
+        # Text both databases read as this UTC moment (sqlite3's datetime
+        # adapter is deprecated on Python 3.12).
+        stamp = datetime.now(timezone.utc).isoformat(sep=" ")
         self._run("INSERT INTO chat_message (room_id, handle, message, timestamp) VALUES (?, ?, ?, ?)",
                   [(room["id"], "seed", text, stamp) for text in texts], many=True)
 

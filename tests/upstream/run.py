@@ -24,7 +24,6 @@ nothing failed, 1 when a test failed, 2 when the set-up failed.
 """
 import argparse
 import hashlib
-import importlib.metadata
 import importlib.util
 import json
 import os
@@ -106,38 +105,27 @@ def pinned(requirements):
     return pins
 
 
-def ensure_requirements():
-    """tests/upstream/requirements.txt into this venv, when anything is missing."""
-    requirements = HERE / "requirements.txt"
-
-    def missing():
-        wrong = []
-        for name, version in pinned(requirements):
-            try:
-                installed = importlib.metadata.version(name)
-            except importlib.metadata.PackageNotFoundError:
-                installed = None
-            if installed != version:
-                wrong.append("%s==%s (installed: %s)" % (name, version, installed))
-        return wrong
-
-    if missing():
-        print("Installing the upstream suites' test dependencies: %s" % ", ".join(missing()), flush=True)
-        # The project's pins as constraints: nothing the service runs with may move.
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-r", str(requirements),
-                        "-c", str(PROJECT / "requirements-dev.txt")], check=True)
-        importlib.invalidate_caches()
-        if missing():
-            raise SetupError("Still not installed after pip: %s" % ", ".join(missing()))
+def ensure_requirements(cache):
+    """tests/upstream/requirements.txt in a folder of its own, put on the
+    suites' PYTHONPATH: never into the venv, which stays the service's exact
+    set (channels imports asgi_ipc at every start when it is installed)."""
+    return install_into(cache, HERE / "requirements.txt")
 
 
 def ensure_txredisapi(cache):
     """txredisapi in a folder of its own, for test_twisted.py only (see its requirements file)."""
-    requirements = HERE / "requirements-txredisapi.txt"
-    (name, version), = pinned(requirements)
-    target = cache / ("%s-%s-py%d.%d" % ((name, version) + sys.version_info[:2]))  # runs may be concurrent
+    return install_into(cache, HERE / "requirements-txredisapi.txt")
+
+
+def install_into(cache, requirements):
+    """The pins of `requirements` (no dependencies beyond them) in a cache
+    folder for this Python, made once; its path."""
+    pins = pinned(requirements)
+    key = hashlib.sha256(repr(pins).encode()).hexdigest()[:12]
+    target = cache / ("%s-%s-py%d.%d" % ((requirements.stem, key) + sys.version_info[:2]))  # runs may be concurrent
     if not (target / ".complete").exists():
         shutil.rmtree(target, ignore_errors=True)
+        print("Installing the upstream suites' test dependencies into %s" % target, flush=True)
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile",
                         "--target", str(target), "-r", str(requirements)], check=True)
         (target / ".complete").touch()
@@ -244,7 +232,7 @@ def flush(ports):
 # The suites
 
 
-def suites(work, redis_ports, sentinel_port, txredisapi):
+def suites(work, redis_ports, sentinel_port, txredisapi, test_dependencies):
     """name -> how to run it. Plugins are tests/upstream/upstream_shims/ modules,
     loaded in order; `compat` (proj/compat.py) always first."""
     hosts = [["127.0.0.1", port] for port in redis_ports]
@@ -256,7 +244,7 @@ def suites(work, redis_ports, sentinel_port, txredisapi):
              "REDIS_URL": "redis://127.0.0.1:%d/0" % redis_ports[0],
              "UPSTREAM_REDIS_HOSTS": json.dumps(hosts[:1])},
         ini="[pytest]\ndjango_find_project = false\n")
-    return {
+    available = {
         "channels": dict(
             title="channels 1.1.8: tests/ at its tag",
             cwd=work / "channels", args=["tests"], django=True,
@@ -287,6 +275,9 @@ def suites(work, redis_ports, sentinel_port, txredisapi):
             cwd=PROJECT, ini_path=PROJECT / "pytest.ini", django=True,
             args=["tests/test_layer_conformance.py"]),
     }
+    for suite in available.values():
+        suite["path"] = list(suite.get("path", [])) + [test_dependencies]
+    return available
 
 
 def lay_out_work(work):
@@ -412,7 +403,7 @@ def main():
     # A folder of this run's own: runs on one machine may overlap (CI, a developer).
     work = Path(tempfile.mkdtemp(prefix="work-py%d.%d-" % sys.version_info[:2], dir=cache))
     try:
-        ensure_requirements()
+        test_dependencies = ensure_requirements(cache)
         verify_vendored()
         sdists = fetch_sdists(cache)
         txredisapi = ensure_txredisapi(cache)
@@ -428,7 +419,7 @@ def main():
     group = ProcessGroup(work / "servers")
     try:
         redis_ports, sentinel_port = start_servers(group)
-        available = suites(work, redis_ports, sentinel_port, txredisapi)
+        available = suites(work, redis_ports, sentinel_port, txredisapi, test_dependencies)
         assert tuple(available) == SUITE_NAMES
         for name, suite in available.items():
             if options.suites and name not in options.suites:

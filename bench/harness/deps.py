@@ -1,12 +1,13 @@
 """The harness's own packages, kept out of the project's venv: bench/requirements.txt
-installed with `pip install --target bench/.deps` and put at the end of sys.path
-(the venv's own packages win on any overlap)."""
+installed with `pip install --target bench/.deps/py<version>` and put at the end of
+sys.path (the venv's own packages win on any overlap)."""
 import os
 import subprocess
 import sys
 
 BENCH = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEPS = os.path.join(BENCH, ".deps")
+# One folder per Python version: compiled wheels (numpy, websockets) fit one version only.
+DEPS = os.path.join(BENCH, ".deps", "py%d%d" % sys.version_info[:2])
 REQUIREMENTS = os.path.join(BENCH, "requirements.txt")
 STAMP = os.path.join(DEPS, ".requirements")
 

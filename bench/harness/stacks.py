@@ -334,8 +334,10 @@ def _version(name):
 def ensure_peer_venv():
     """bench/.peer-venv with bench/peer/requirements.txt, made once (again when the file changes)."""
     stamp = os.path.join(PEER_VENV, ".requirements")
+    base = getattr(sys, "_base_executable", sys.executable)
     with open(PEER_REQUIREMENTS) as handle:
-        wanted = handle.read()
+        # Made again when the requirements or the Python that makes it change.
+        wanted = handle.read() + "\n# python %s\n" % ".".join(map(str, sys.version_info[:3]))
     try:
         with open(stamp) as handle:
             if handle.read() == wanted:
@@ -343,7 +345,6 @@ def ensure_peer_venv():
     except OSError:
         pass
     print("bench: creating bench/.peer-venv from bench/peer/requirements.txt", flush=True)
-    base = getattr(sys, "_base_executable", sys.executable)
     subprocess.run([base, "-m", "venv", "--clear", PEER_VENV], check=True)
     done = subprocess.run([os.path.join(PEER_VENV, "bin", "python"), "-m", "pip", "install", "-q", "-r",
                            PEER_REQUIREMENTS], capture_output=True, text=True)

@@ -112,7 +112,7 @@ def run(args):
     print("bench: %.0f s in all" % data["meta"]["seconds"], flush=True)
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump(data, handle, indent=1, sort_keys=True, default=str)
+            json.dump(data, handle, indent=1, default=str)
         print("bench: wrote %s" % args.json, flush=True)
     if args.output:
         report.write(data, os.path.join(REPO, args.output))

@@ -422,8 +422,10 @@ def write(data, path):
         doc.add("- commit: `%s`%s" % (meta.get("commit"), " (the working tree had uncommitted changes to the "
                                       "server's code)" if meta.get("server_code_modified") else ""))
     doc.add("- command: `.venv/bin/%s`" % meta.get("command"))
-    for server, versions in data.get("versions", {}).items():
-        doc.add("- %s: %s" % (HEAD.get(server, server), ", ".join("%s %s" % item for item in versions.items())))
+    for server in SERVERS:
+        versions = data.get("versions", {}).get(server)
+        if versions:
+            doc.add("- %s: %s" % (HEAD[server], ", ".join("%s %s" % item for item in versions.items())))
     bench_ = data.get("redis_benchmark")
     if bench_:
         doc.add("- %s" % bench_.get("version"))
@@ -435,7 +437,9 @@ def write(data, path):
             "channels_redis, in one Daphne 4 process; no sessions, users, access levels, budgets, presence or "
             "announcements); the **bare websockets** server (`bench/harness/bare.py`: frames numbered and "
             "broadcast from memory, Python's ceiling). The client opens every socket from its own loopback "
-            "address and sends open loop, each frame carrying its send time.", "")
+            "address and sends open loop, each frame carrying its send time. CPU is read from /proc in "
+            "10 ms ticks: for the small workloads (W0, the handshakes of a quick run) the CPU figures are coarse.",
+            "")
 
     targets(doc, data)
 

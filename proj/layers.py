@@ -11,7 +11,16 @@ bucket). A frame over it is marked, and the worker answers it with a
 reaches Redis, and Daphne closes that one socket (1013, "try again later").
 So is a text frame of more characters than the size limit; Daphne started
 through deploy/daphne.sh refuses it earlier still, before reading it
-(proj/daphne_endpoint.py). Only Daphne meters (asgi.py turns it on):
+(proj/daphne_endpoint.py).
+
+When the workers fall behind and `websocket.receive` is full, a frame
+within its budgets is not the sender's fault: instead of the close Daphne
+would make (1013), the sender is answered `rate_limited` (try again in a
+second) from here, the frame goes nowhere, and the socket's later events
+are numbered as if it had never been sent, so that enforce_ordering does
+not wait for it. Overload then costs resends, never a socket.
+
+Only Daphne meters (asgi.py turns it on):
 workers send to websocket.receive too, when enforce_ordering puts a parked
 frame back, and there the layer is asgi_redis's exactly.
 
@@ -28,6 +37,7 @@ Daphne reads its process channel in Twisted mode, a batch at a time, on a
 thread of its own (proj/twisted_receive.py) instead of polling every 50 ms.
 """
 import gc
+import json
 import logging
 import math
 import random
@@ -101,6 +111,9 @@ class ChatChannelLayer(RedisChannelLayer):
         self.max_frame_size = max_frame_size
         self.clock = clock
         self._sockets = {}          # reply channel -> (its bucket, its client address, when it connected)
+        self._skipped = {}          # reply channel -> its frames answered "busy", never sent on
+        self._busy_answers = 0      # frames answered "busy" since the last log line about them
+        self._busy_logged = float("-inf")
         self._address_frames = {}   # client address -> bucket
         self._address_connects = {}
         self._pruned = clock()
@@ -224,11 +237,51 @@ class ChatChannelLayer(RedisChannelLayer):
         if not self.metering:
             return self._send(channel, message)
         try:
-            return self._send(channel, self._meter(channel, message))
+            metered = self._meter(channel, message)
         except self.ChannelFull:
-            if channel == "websocket.receive":
-                self._disconnect_for_daphne(message)
+            if channel == "websocket.receive":  # over its budgets: Daphne closes it
+                self._disconnect_for_daphne(self._renumbered(message))
             raise
+        try:
+            return self._send(channel, metered)
+        except self.ChannelFull:
+            if channel != "websocket.receive" or not self._answer_busy(metered):
+                if channel == "websocket.receive":
+                    self._disconnect_for_daphne(metered)
+                raise
+
+    BUSY_RETRY_AFTER = 1  # seconds a frame refused for a full websocket.receive is told to wait
+
+    def _answer_busy(self, message):
+        """The workers are behind: tell the sender to resend (rate_limited),
+        and number its later events as if this frame had never come. False
+        if even the answer does not fit (then Daphne closes the socket)."""
+        reply_channel = message.get("reply_channel")
+        error = {"type": "error", "code": "rate_limited", "retry_after": self.BUSY_RETRY_AFTER,
+                 "detail": "The server is busy; this message was not saved. Try again in %d s."
+                           % self.BUSY_RETRY_AFTER}
+        client_id = _client_id_of(message.get("text"))
+        if client_id is not None:
+            error["client_id"] = client_id
+        try:
+            self._send(reply_channel, {"text": json.dumps(error)})
+        except (self.ChannelFull, redis.exceptions.RedisError):
+            return False
+        self._skipped[reply_channel] = self._skipped.get(reply_channel, 0) + 1
+        self._busy_answers += 1
+        now = self.clock()
+        if now - self._busy_logged >= 1.0:  # a line a second, not one a frame
+            log.warning("websocket.receive is full (the workers are behind): %d frame(s) answered "
+                        "rate_limited since the last line, their sockets kept", self._busy_answers)
+            self._busy_logged, self._busy_answers = now, 0
+        return True
+
+    def _renumbered(self, message):
+        """`message` with its order less the frames of its socket never sent on."""
+        skipped = self._skipped.get(message.get("reply_channel"))
+        if not skipped or "order" not in message:
+            return message
+        return dict(message, order=message["order"] - skipped)
 
     def _disconnect_for_daphne(self, message):
         """Daphne closes a socket whose frame met ChannelFull (1013), but
@@ -238,6 +291,7 @@ class ChatChannelLayer(RedisChannelLayer):
         socket's order (enforce_ordering waits for that number)."""
         reply_channel = message.get("reply_channel")
         self._sockets.pop(reply_channel, None)
+        self._skipped.pop(reply_channel, None)
         try:
             self._send("websocket.disconnect", {
                 "reply_channel": reply_channel, "path": message.get("path"),
@@ -249,11 +303,13 @@ class ChatChannelLayer(RedisChannelLayer):
 
     def _meter(self, channel, message):
         if channel == "websocket.receive":
-            return self._admit_frame(message)
+            return self._admit_frame(self._renumbered(message))
         if channel == "websocket.connect":
             self._admit_connect(message)
         elif channel == "websocket.disconnect":
+            message = self._renumbered(message)
             self._sockets.pop(message.get("reply_channel"), None)
+            self._skipped.pop(message.get("reply_channel"), None)
         return message
 
     def receive(self, channels, block=False):
@@ -464,6 +520,15 @@ def _tenths_up(seconds):
     """Seconds in tenths, rounded up: a client that waits what it is told
     is let through (rounding down would have it refused again)."""
     return max(0.1, math.ceil(round(seconds * 10, 6)) / 10)
+
+
+def _client_id_of(text):
+    """The client_id of a chat frame's JSON text, when it has a plain one."""
+    try:
+        client_id = json.loads(text).get("client_id")
+    except (TypeError, ValueError, AttributeError, RecursionError):
+        return None
+    return client_id if isinstance(client_id, str) and len(client_id) <= 64 else None
 
 
 def _address_of(message):

@@ -1,5 +1,6 @@
 """The budgets proj.layers.ChatChannelLayer keeps in Daphne's process,
 its Twisted mode, and its Redis calls."""
+import json
 import time
 
 import pytest
@@ -436,3 +437,25 @@ def test_a_group_send_refuses_exactly_the_members_whose_list_is_full_and_counts_
     stats = worker.channel_statistics("daphne.response.tight!")
     assert (stats["messages_count"], stats["channel_full_count"]) == (3, 2)
     assert worker.global_statistics() == {"messages_count": 9, "channel_full_count": 2}
+
+
+def test_a_full_receive_channel_answers_busy_keeps_the_socket_and_renumbers_its_later_frames(redis_url, clock):
+    chat = ChatChannelLayer(hosts=[redis_url], clock=clock, frame_rate=0, connect_rate=0,
+                            channel_capacity={"websocket.receive": 2})
+    chat.meter_clients()
+    chat.flush()
+    connect(chat, "daphne.response.x!busy")
+    for order in (1, 2):
+        frame(chat, "daphne.response.x!busy", order=order)
+    # The workers are behind: the third frame does not fit, and is answered instead of closing the socket.
+    frame(chat, "daphne.response.x!busy", text='{"message": "hi", "client_id": "c-3"}', order=3)
+    _, answer = chat.receive(["daphne.response.x!"])
+    error = json.loads(answer["text"])
+    assert (error["code"], error["retry_after"], error["client_id"]) == ("rate_limited", 1, "c-3")
+    assert [chat.receive(["websocket.receive"])[1]["order"] for _ in range(2)] == [1, 2]
+    # Its next frame and its disconnect take the numbers after the last one sent on.
+    frame(chat, "daphne.response.x!busy", order=4)
+    assert chat.receive(["websocket.receive"])[1]["order"] == 3
+    chat.send("websocket.disconnect", {"reply_channel": "daphne.response.x!busy", "path": "/chat/a/", "order": 5})
+    assert chat.receive(["websocket.disconnect"])[1]["order"] == 4
+    assert chat.receive(["websocket.disconnect"]) == (None, None)  # no disconnect was made up

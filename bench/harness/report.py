@@ -494,6 +494,11 @@ def write(data, path):
         doc.add("Every socket is cut at once (TCP abort, as a restart or a network failure does), 10 messages are "
                 "sent meanwhile from another socket, then all reconnect at the same moment with "
                 "`?after=<the last id each saw>`.", "")
+        for server in SERVERS:
+            result_ = get(data, server, database, "w5")
+            if result_ and (result_.get("storm_errors") or result_.get("storm_closed")):
+                doc.add("%s: error frames by code %s; closed by the server, by close code, %s." % (
+                    HEAD[server], result_.get("storm_errors") or "none", result_.get("storm_closed") or "none"), "")
         side_by_side(doc, data, database, "w5", [
             ("sockets", lambda r: r["sockets"], 0),
             ("reconnected", lambda r: r["reconnected"], 0),
@@ -502,7 +507,9 @@ def write(data, path):
             ("median open (s)", lambda r: r["open_p50_s"], 2),
             ("until the last is caught up (s)", lambda r: r["all_caught_up_s"], 2),
             ("median caught up (s)", lambda r: r["caught_p50_s"], 2),
-            ("handshakes failed", lambda r: r["failures"], 0),
+            ("handshakes failed (each retried with chat.js's back-off)", lambda r: r["failures"], 0),
+            ("error frames during the storm", lambda r: sum(r["storm_errors"].values()), 0),
+            ("sockets closed by the server during the storm", lambda r: sum(r["storm_closed"].values()), 0),
             ("server CPU s of the storm", lambda r: sum(v for k, v in r["cpu"].items() if k != "client"), 2)])
 
     doc.add("## The floor: redis-benchmark", "")

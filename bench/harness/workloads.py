@@ -261,6 +261,7 @@ async def w5(stack, sizes):
     while len(sender.seen) < 10 and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
     target = set(sender.seen)
+    client.new_tally()  # from here on: the storm's error frames and closes
     meter = Meter(stack.roles()).start()
     started = time.monotonic()
     failures_before = sum(client.connect_failures.values())
@@ -289,10 +290,13 @@ async def w5(stack, sizes):
                   failures=sum(client.connect_failures.values()) - failures_before,
                   never_back=sum(1 for conn in live if not conn.open),
                   failure_kinds=dict(client.connect_failures), cpu=usage.cpu,
-                  closed=dict(client.closed_by_server))
-    log("%d sockets dropped, %d back (last at %s s, p50 %s s), %d caught up (all by %s s, p50 %s s), failures %s"
+                  closed=dict(client.closed_by_server), storm_errors=dict(client.tally.errors),
+                  storm_closed=dict(client.tally.closed))
+    log("%d sockets dropped, %d back (last at %s s, p50 %s s), %d caught up (all by %s s, p50 %s s), failures %s, "
+        "error frames %s, closed %s"
         % (len(live), len(open_times), _s(result["all_open_s"]), _s(result["open_p50_s"]), len(done),
-           _s(result["all_caught_up_s"]), _s(result["caught_p50_s"]), result["failure_kinds"]))
+           _s(result["all_caught_up_s"]), _s(result["caught_p50_s"]), result["failure_kinds"],
+           result["storm_errors"], result["storm_closed"]))
     await client.close_all()
     return result
 

@@ -151,6 +151,15 @@ def cpu_table(doc, data, database, workload, pick):
     doc.table(["process"] + [HEAD[s] for s in present], rows)
 
 
+def any_result(data, database, workload):
+    """The first server's result of a workload (for its sizes), or {}."""
+    for server in SERVERS:
+        result = get(data, server, database, workload)
+        if result:
+            return result
+    return {}
+
+
 def is_capped(result):
     """Every step of a stepped workload passed: its limit lies above the last step."""
     steps = result.get("steps") or []
@@ -460,22 +469,22 @@ def write(data, path):
         doc.add("## W1: 10 rooms × 10 sockets, stepping the rate (%s)" % label, "")
         stepped_section(doc, data, database, "w1", "W1 10x10", docs_dir, "w1-10x10-%s.png" % database)
         if database == "sqlite":
-            result = get(data, "project", "sqlite", "w1_large") or get(data, "peer", "sqlite", "w1_large") or {}
+            result = any_result(data, "sqlite", "w1_large")
             doc.add("## W1: %s rooms × %s sockets, stepping the rate (SQLite)" % (
                 result.get("rooms", "100"), result.get("per_room", "10")), "")
             stepped_section(doc, data, database, "w1_large", "W1 large", docs_dir, "w1-large-sqlite.png")
-            result = get(data, "project", "sqlite", "w2") or get(data, "peer", "sqlite", "w2") or {}
+            result = any_result(data, "sqlite", "w2")
             doc.add("## W2: %s rooms × %s sockets, stepping the rate (SQLite)" % (
                 result.get("rooms", "10"), result.get("per_room", "100")), "")
             stepped_section(doc, data, database, "w2", "W2", docs_dir, "w2-sqlite.png")
 
-    result = get(data, "project", "sqlite", "w3") or get(data, "peer", "sqlite", "w3") or {}
+    result = any_result(data, "sqlite", "w3")
     doc.add("## W3: one room of %s sockets, 1 message/s" % result.get("sockets", "1,000"), "")
     side_by_side(doc, data, "sqlite", "w3", STEP_METRICS + [
         ("handshakes/s opening them", lambda r: r["handshakes_per_s"], 0)])
     cpu_table(doc, data, "sqlite", "w3", lambda result: result)
 
-    result = get(data, "project", "sqlite", "w4") or get(data, "peer", "sqlite", "w4") or {}
+    result = any_result(data, "sqlite", "w4")
     doc.add("## W4: %s idle sockets on one server process" % result.get("sockets", "5,000"), "")
     side_by_side(doc, data, "sqlite", "w4", [
         ("sockets open", lambda r: r["opened"], 0),
@@ -488,7 +497,7 @@ def write(data, path):
         ("still open at the end", lambda r: r["still_open"], 0)])
 
     for database in ("sqlite", "postgresql"):
-        result = get(data, "project", database, "w5") or get(data, "peer", database, "w5") or {}
+        result = any_result(data, database, "w5")
         doc.add("## W5: a reconnect storm, %s sockets of one room (%s)" % (
             result.get("sockets", "2,000"), "SQLite" if database == "sqlite" else "PostgreSQL"), "")
         doc.add("Every socket is cut at once (TCP abort, as a restart or a network failure does), 10 messages are "

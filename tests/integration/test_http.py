@@ -26,8 +26,10 @@ def room_with_messages(new_room, join):
     return label, frames
 
 
-def test_index_lists_a_room_with_a_link_to_it(new_room, http_get):
+def test_index_lists_a_room_someone_wrote_in_with_a_link_to_it(new_room, http_get, join):
     label = new_room("listed")
+    assert 'href="/%s/"' % label not in http_get("/").text  # made by a visit: nobody's to list yet
+    join(label).say_all("alice", ["hello"])
     response = http_get("/")
     assert response.status == 200
     assert response.headers.get_content_type() == "text/html"

@@ -70,8 +70,11 @@ upstream-tests: $(VENV)/.installed-dev system-deps
 # The venv with the test requirements, nothing run.
 venv: $(VENV)/.installed-dev
 
+# The side-by-side benchmark (bench/README.md): BENCH_ARGS=--quick for the
+# under-5-minutes run; without it the full sizes of docs/performance.md.
+BENCH_ARGS ?=
 bench: $(VENV)/.installed-dev system-deps
-	$(BIN)/python bench/msgpack_codec.py
+	$(BIN)/python -m bench run $(BENCH_ARGS)
 
 which-python: check-python
 	@echo $(PYTHON)

@@ -200,7 +200,7 @@ LOGOUT_REDIRECT_URL = "/"
 # A socket's state between its messages: see chat/sessions.py. With Redis,
 # in Redis (the first shard), through Django's cache session store: a
 # frame's session work costs several times less than in PostgreSQL
-# (bench/channel_sessions.py). Without Redis (runserver), in the database.
+# (bench/results/channel_sessions.txt). Without Redis (runserver), in the database.
 CHANNEL_SESSION_ENGINE = "chat.sessions"
 CHANNEL_SESSION_MAX_AGE = env_int("CHANNEL_SESSION_MAX_AGE", 86400)
 # Sockets from another port or host may name a Django session in

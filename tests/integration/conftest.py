@@ -120,6 +120,14 @@ def pytest_runtest_makereport(item, call):
 # WebSockets
 
 
+class Frame(dict):
+    """A received frame: a key it lacks fails with the whole frame shown
+    (an error frame where a message was expected says which error)."""
+
+    def __missing__(self, key):
+        raise KeyError("%r not in the frame %s" % (key, json.dumps(self)))
+
+
 class Socket:
     """A WebSocket client with JSON helpers and bounded waits. Presence
     frames (pushed by runpresence, where a stack runs it) are skipped unless
@@ -165,7 +173,7 @@ class Socket:
                 pytest.fail("%r: the server closed the socket" % (self,))
         assert opcode == websocket.ABNF.OPCODE_TEXT, "%r: expected a text frame, got opcode %s: %r" % (
             self, opcode, data)
-        frame = json.loads(data.decode("utf-8"))
+        frame = json.loads(data.decode("utf-8"), object_hook=Frame)
         if isinstance(frame, dict) and frame.get("type") in self.skip:
             return self.recv_json(max(0.1, deadline - time.monotonic()))
         return frame

@@ -107,8 +107,9 @@ def test_a_burst_over_the_socket_budget_is_answered_rate_limited_and_the_socket_
     saved = [f for f in frames if f["type"] == "message"]
     limited = [f for f in frames if f["type"] == "error"]
     assert len(saved) >= 20 and len(limited) >= 2, (len(saved), len(limited))
-    assert all(f["code"] == "rate_limited" and f["retry_after"] > 0 for f in limited)
+    assert all(f["code"] == "rate_limited" and f["retry_after"] > 0 for f in limited), limited
     assert [row["message"] for row in db.messages(label)] == [f["message"] for f in saved]
     time.sleep(max(f["retry_after"] for f in limited))
     eager.say("eager", "after waiting")
-    assert eager.recv_json()["message"] == "after waiting"
+    frame = eager.recv_json()
+    assert frame.get("message") == "after waiting", frame  # let through when retry_after said

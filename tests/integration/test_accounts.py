@@ -33,7 +33,8 @@ def test_a_signed_in_users_messages_carry_their_username_whatever_the_frame_says
         assert_message_frame(json.loads(ws.recv()), label, name, "odd handle", user=True)
         # A resend by client_id is deduplicated by user too.
         ws.send(json.dumps({"handle": "someone else", "message": "spoofed handle", "client_id": "s-1"}))
-        assert json.loads(ws.recv())["id"] == frame["id"]
+        again = json.loads(ws.recv())
+        assert again.get("id") == frame["id"], again
         assert [f["message"] for f in anonymous.recv_many(3)] == ["no handle at all", "odd handle", "spoofed handle"]
 
         anonymous.say(name, "an anonymous socket may type any name")

@@ -43,7 +43,7 @@ from chat.frames import parse_chat_frame, parse_count, query_param
 from chat.models import Room
 from chat.notifications import queue_mentions
 from chat.origins import origin_allowed
-from chat.sessions import advance_order, ends_channel_session
+from chat.sessions import ends_channel_session
 from chat.wire import text_frame
 from proj.layers import RETRY_AFTER_KEY
 
@@ -101,9 +101,8 @@ def ws_connect(message, label):
     # catch-up, so a message saved in between reaches this socket at least
     # once (clients dedupe by id).
     room.websocket_group.add(message.reply_channel)
-    message.channel_session[SESSION_ROOM_ID] = room.pk
-    advance_order(message)
     message.reply_channel.send({"accept": True}, immediately=True)
+    message.channel_session[SESSION_ROOM_ID] = room.pk
     presence.joined(room, message.reply_channel.name, message.user)
     send_latest_announcement(message.reply_channel)
     after = parse_count(
@@ -136,7 +135,6 @@ def ws_receive(message, label):
     saved, created = room.post(frame.handle, frame.message, frame.client_id, user_id=user.pk if user else None)
     if not created:
         log.debug("client_id %r resent in room %s: sending message %d again", frame.client_id, room.pk, saved.pk)
-    advance_order(message)
     # A resent message is broadcast again too: its first broadcast may be
     # what was lost, and clients keep messages by id.
     try:

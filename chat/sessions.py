@@ -57,17 +57,6 @@ class DatabaseSessionStore(ChannelSessionExpiry, db.SessionStore):
 SessionStore = RedisSessionStore if settings.CHANNEL_SESSIONS_IN_REDIS else DatabaseSessionStore
 
 
-def advance_order(message):
-    """Inside @enforce_ordering: move the socket's order past `message` now,
-    before the client can see that it was handled (an accept, a
-    broadcast), not only once the consumer returns. The client's next
-    frame may reach another worker at once; were this worker killed in
-    between, that frame would wait for an order that never comes."""
-    message.channel_session[NEXT_ORDER_KEY] = int(message.content["order"]) + 1
-    message.channel_session.save()
-    message.channel_session.modified = False  # saved: channel_session need not again
-
-
 def ends_channel_session(consumer):
     """Wraps a websocket.disconnect consumer (outside @enforce_ordering):
     once the disconnect has really run, the socket's session is deleted.

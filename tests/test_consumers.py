@@ -6,7 +6,7 @@ on the in-memory layer.
 import json
 from unittest import mock
 
-from channels import Channel, Group
+from channels import Channel
 from channels.sessions import enforce_ordering, session_for_reply_channel
 from channels.test import ChannelTestCase, WSClient, apply_routes
 from channels.routing import route
@@ -497,22 +497,3 @@ class GuestNameTests(ConsumerTestCase):
         self.assertEqual([q["sql"] for q in queries.captured_queries if "chat_presence" in q["sql"]], [])
         self.say(alice, handle="Ada L.", message="renamed")
         self.assertEqual(Presence.objects.get().handle, "Ada L.")
-
-
-class OrderBeforeBroadcastTests(ConsumerTestCase):
-    def test_the_order_moves_on_before_the_room_hears_the_frame(self):
-        """A worker killed right after a broadcast must leave the socket's
-        next frame runnable by another worker: the session already says so."""
-        from chat.sessions import NEXT_ORDER_KEY
-        alice = self.connect()
-        seen = []
-        real_send = Group.send
-
-        def send(group, content, immediately=False):
-            seen.append(session_for_reply_channel(alice.reply_channel).load().get(NEXT_ORDER_KEY))
-            return real_send(group, content, immediately=immediately)
-
-        with mock.patch.object(Group, "send", send):
-            self.say(alice, message="first")
-            self.say(alice, message="second")
-        self.assertEqual(seen, [2, 3])  # connect was 0: frames 1 and 2 each moved it on first

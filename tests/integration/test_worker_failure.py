@@ -5,13 +5,14 @@ a stack of its own.
 """
 import http.client
 import signal
+import socket
 import time
 
 import pytest
 
 from tests.support.processes import chat_stack, start_redis
 
-from .conftest import assert_message_frame
+from .conftest import assert_message_frame, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -21,6 +22,21 @@ def stack(tmp_path_factory, module_database):
     """A private stack: these tests kill and start workers."""
     with chat_stack(tmp_path_factory.mktemp("chat-stack-failure"), workers=2, DATABASE_URL=module_database("chat_failure")) as running:
         yield running
+
+
+def wait_until_every_worker_waits(stack):
+    """Every worker (and Daphne's reading thread) blocked in Redis waiting
+    for a message: none is still finishing one. A worker killed in the
+    middle of a frame is test_database_restart's case, not these."""
+    def blocked_clients():
+        with socket.create_connection(("127.0.0.1", stack.redis_port), timeout=5) as sock:
+            sock.sendall(b"INFO clients\r\n")
+            data = b""
+            while b"blocked_clients:" not in data or not data.endswith(b"\r\n"):
+                data += sock.recv(65536)
+        return int(data.split(b"blocked_clients:")[1].split(b"\r\n")[0])
+    wait_for(lambda: blocked_clients() >= len(stack.workers) + 1, timeout=10,
+             what="every worker to wait for a message")
 
 
 def chat_round(sender, listeners, label, text):
@@ -37,7 +53,8 @@ def test_remaining_worker_keeps_serving_after_the_other_is_killed(stack, new_roo
     chat_round(before_alice, [before_bob], label, "before the crash")
 
     victim, survivor = stack.workers
-    victim.kill()  # SIGKILL, by pid
+    wait_until_every_worker_waits(stack)
+    victim.kill()  # SIGKILL, by pid, while it waits for a message
     assert victim.returncode == -signal.SIGKILL
     assert survivor.alive()
 

@@ -91,6 +91,8 @@ WARNING_FILTERS = [
     ("'locale.getdefaultlocale' is deprecated and slated for removal in Python 3.15. "
      "Use setlocale(), getencoding() and getlocale() instead.", DeprecationWarning, "django.utils.encoding",
      "Django 2.2 reads the locale's encoding when django.utils.encoding is imported (Python 3.11+)."),
+    ("Use setlocale(), getencoding() and getlocale() instead", DeprecationWarning, "django.utils.encoding",
+     "The same, as Python 3.11 words it."),
     ("datetime.datetime.utcnow() is deprecated and scheduled for removal in a future version. Use timezone-aware "
      "objects to represent datetimes in UTC: datetime.datetime.now(datetime.UTC).", DeprecationWarning,
      "django.utils.timezone", "Django 2.2's timezone.now(), called everywhere (Python 3.12+)."),
@@ -98,10 +100,6 @@ WARNING_FILTERS = [
      "timezone-aware objects to represent datetimes in UTC: datetime.datetime.fromtimestamp(timestamp, "
      "datetime.UTC).", DeprecationWarning, "django.core.files.storage",
      "Django 2.2's FileSystemStorage.get_modified_time, which collectstatic calls (Python 3.12+)."),
-    ("pkg_resources is deprecated as an API. See https://setuptools.pypa.io/en/latest/pkg_resources.html",
-     DeprecationWarning, "asgi_ipc",
-     "asgi_ipc (not a pin: tests/upstream/run.py installs it for asgi_redis's own tests) imports pkg_resources, "
-     "and channels 1.1.8 imports asgi_ipc at start wherever it is installed."),
     ("test.http.HttpClient is deprecated. Use test.websocket.WSClient", DeprecationWarning, "channels.test.http",
      "channels.test (the unit tests' client) imports its own deprecated HttpClient module."),
 ]

@@ -258,12 +258,17 @@ CHAT_MAX_REQUEST_BODY = env_int("CHAT_MAX_REQUEST_BODY", 1024 * 1024)
 # HTTP requests one client address may make, checked in Daphne
 # (proj/daphne_http.py): n in the period, refilled evenly; 0 turns one off.
 # {kind: (requests a second, burst)}.
+def _per(name, default, seconds):
+    count = env_int(name, default)
+    return (count / float(seconds), count)
+
+
 CHAT_HTTP_BUDGETS = {
     # Room pages (a first visit makes the room) and /new/.
-    "rooms": (env_int("CHAT_ADDRESS_ROOMS_PER_MINUTE", 60) / 60.0, env_int("CHAT_ADDRESS_ROOMS_PER_MINUTE", 60)),
-    "signup": (env_int("CHAT_ADDRESS_SIGNUPS_PER_HOUR", 10) / 3600.0, env_int("CHAT_ADDRESS_SIGNUPS_PER_HOUR", 10)),
+    "rooms": _per("CHAT_ADDRESS_ROOMS_PER_MINUTE", 60, 60),
+    "signup": _per("CHAT_ADDRESS_SIGNUPS_PER_HOUR", 10, 3600),
     # The site's and the admin's sign-in forms: each attempt runs the password hasher.
-    "signin": (env_int("CHAT_ADDRESS_SIGNINS_PER_MINUTE", 10) / 60.0, env_int("CHAT_ADDRESS_SIGNINS_PER_MINUTE", 10)),
+    "signin": _per("CHAT_ADDRESS_SIGNINS_PER_MINUTE", 10, 60),
 }
 
 LOGGING = {

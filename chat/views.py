@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_safe
 
 from chat.errors import ClientError, json_errors
-from chat.frames import parse_count
+from chat.frames import LARGEST_NUMBER, parse_count
 from chat.models import LABEL_PATTERN, Room, random_label
 
 log = logging.getLogger(__name__)
@@ -85,9 +85,10 @@ def chat_room(request, label):
 @require_safe
 @json_errors
 def room_messages(request, label):
-    """GET /api/rooms/<label>/messages/?after=<id>&limit=<n>: the first `limit`
-    messages after `after`; with &before=<id>, the last `limit` before it
-    (scrolling back). Oldest first either way."""
+    """GET /api/rooms/<label>/messages/: a page of the room's messages, oldest
+    first. ?after=<id>&limit=<n>: the first `limit` after `after` (catching
+    up); &before=<id>: the last `limit` before it (scrolling back);
+    ?latest=<n>: the newest n (the room as it is now), above `after` if given."""
     room = Room.objects.filter(label=label).first()
     if room is None:
         raise ClientError("room_not_found", "There is no room %r." % label, status=404)
@@ -96,9 +97,15 @@ def room_messages(request, label):
                           status=403)
     after = parse_count("after", request.GET.get("after"), default=0)
     before = parse_count("before", request.GET.get("before"), default=None)
+    latest = parse_count("latest", request.GET.get("latest"), default=None, minimum=1, maximum=API_MAX_LIMIT)
     limit = parse_count("limit", request.GET.get("limit"), default=API_DEFAULT_LIMIT,
                         minimum=1, maximum=API_MAX_LIMIT)
-    if before is None:
+    if latest is not None:
+        if before is not None or request.GET.get("limit"):
+            # latest is a page's size and its end at once: no room for either.
+            raise ClientError("invalid_parameter", "latest cannot be combined with before or limit.")
+        messages = room.messages_before(LARGEST_NUMBER, after, latest)
+    elif before is None:
         messages = room.messages_after(after, limit)
     else:
         messages = room.messages_before(before, after, limit)

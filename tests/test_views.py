@@ -156,6 +156,23 @@ class MessageApiTests(TestCase):
         self.assertEqual(body["messages"], [])
         self.assertEqual(self.get("?before=x").json()["code"], "invalid_parameter")
 
+    def test_latest_returns_the_newest_messages_ascending(self):
+        body = self.get("?latest=2").json()
+        self.assertEqual([m["message"] for m in body["messages"]], ["3", "4"])
+        self.assertEqual(body["messages"][-1], self.messages[4].as_dict())
+        self.assertEqual(len(self.get("?latest=500").json()["messages"]), 5)
+        # With after: the newest ones above it, never below.
+        body = self.get("?latest=3&after=%d" % self.messages[3].pk).json()
+        self.assertEqual([m["message"] for m in body["messages"]], ["4"])
+
+    def test_latest_is_1_to_500_and_alone_with_after(self):
+        for query in ["?latest=0", "?latest=501", "?latest=x", "?latest=2&limit=2",
+                      "?latest=2&before=%d" % self.messages[3].pk]:
+            response = self.get(query)
+            self.assertEqual(response.status_code, 400, query)
+            self.assertEqual(response.json()["code"], "invalid_parameter", query)
+            self.assertIn("latest", response.json()["detail"], query)
+
     def test_limit_caps_the_page(self):
         body = self.get("?limit=2").json()
         self.assertEqual([m["message"] for m in body["messages"]], ["0", "1"])
@@ -175,7 +192,7 @@ class MessageApiTests(TestCase):
     def test_bad_parameters_are_400(self):
         for query in ["?after=x", "?after=-1", "?limit=0", "?limit=abc", "?after=1.5", "?after=+3", "?after=%20 3",
                       "?after=99999999999999999999", "?limit=99999999999999999999",
-                      "?after=" + "9" * 5000, "?limit=" + "9" * 5000]:
+                      "?after=" + "9" * 5000, "?limit=" + "9" * 5000, "?before=-1", "?before=99999999999999999999"]:
             response = self.get(query)
             self.assertEqual(response.status_code, 400, query)
             self.assertEqual(response.json()["code"], "invalid_parameter", query)

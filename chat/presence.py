@@ -11,24 +11,31 @@ guest's row takes its name when the guest first writes under it.
 second and sends each room whose presence changed
 
     {"type": "presence", "room": <label>, "users": [sorted usernames],
-     "guests": [sorted guest names], "anonymous": <guest sockets>}
+     "guests": [sorted guest names], "anonymous": <guest sockets>,
+     "head": <the room's newest message id, or null>}
 
 to the room, at most once a second per room and only when the names or
 the count changed, within two seconds of it; a socket that connected
 without changing them (a second tab of a signed-in user) gets the room's
 presence on its own, so every new socket hears it within two seconds.
 
-While nobody comes, goes or names itself, each look is one small query
-(the rows' count, newest id and latest change: ids are never reused), not
-a read of every row: an idle service stays idle.
+`head` lets a client notice a lost last message while the room is idle
+(no later message would show the hole). A new head alone is sent once it
+has stood still for one look: a busy room's messages show their holes
+themselves, so it costs a frame per socket only when a room falls quiet.
+
+While nobody comes, goes, names itself or writes, each look is two small
+index reads (the rows' count, newest id and latest change: ids are never
+reused; and the newest message id), not a read of every row: an idle
+service stays idle.
 """
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 
 from channels import Channel
-from django.db.models import Count, Max
+from django.db.models import Count, Max, OuterRef, Subquery
 from django.utils import timezone
 
-from chat.models import Presence, Room
+from chat.models import Message, Presence, Room
 from chat.wire import text_frame
 
 
@@ -50,9 +57,11 @@ def left(reply_channels):
     Presence.objects.filter(reply_channel__in=list(reply_channels)).delete()
 
 
+RoomState = namedtuple("RoomState", "label users guests anonymous sockets head")
+
+
 def presence_of_rooms():
-    """{room id: (label, sorted usernames, sorted guest names, guest sockets, sockets)}
-    for rooms with anyone in."""
+    """{room id: RoomState} for rooms with anyone in."""
     users, guests, anonymous, sockets, labels = (defaultdict(set), defaultdict(set), defaultdict(int),
                                                  defaultdict(set), {})
     rows = Presence.objects.values_list("room_id", "room__label", "user__username", "handle", "reply_channel")
@@ -65,51 +74,71 @@ def presence_of_rooms():
         anonymous[room_id] += 1
         if handle:
             guests[room_id].add(handle)
-    return {room_id: (label, sorted(users[room_id]), sorted(guests[room_id]), anonymous[room_id],
-                      frozenset(sockets[room_id]))
+    heads = heads_of(labels)
+    return {room_id: RoomState(label, sorted(users[room_id]), sorted(guests[room_id]), anonymous[room_id],
+                               frozenset(sockets[room_id]), heads.get(room_id))
             for room_id, label in labels.items()}
 
 
-def frame(label, users, guests, anonymous):
-    return text_frame({"type": "presence", "room": label, "users": users, "guests": guests,
-                       "anonymous": anonymous})
+def heads_of(room_ids):
+    """{room id: its newest message id} (absent for a room without messages):
+    one index lookup per room, however long its history."""
+    newest = Message.objects.filter(room=OuterRef("pk")).order_by("-pk").values("pk")[:1]
+    return dict(Room.objects.filter(pk__in=list(room_ids)).annotate(head=Subquery(newest))
+                .exclude(head=None).values_list("pk", "head"))
+
+
+def frame(state):
+    return text_frame({"type": "presence", "room": state.label, "users": state.users, "guests": state.guests,
+                       "anonymous": state.anonymous, "head": state.head})
 
 
 class Pusher:
     """runpresence's state between looks: what each room was last sent."""
 
     def __init__(self):
-        self.last_sent = {}
-        self.seen = None  # the Presence rows' (count, newest id) when last_sent was made
+        self.last_sent = {}  # room id -> the RoomState last sent to it
+        self.rising = {}     # room id -> a new head seen at the last look, not sent yet
+        self.seen = None     # what the cheap reads saw when last_sent was made
 
     def forget(self):
         """Send everything again at the next look (Redis may have lost it)."""
         self.last_sent.clear()
+        self.rising.clear()
         self.seen = None
 
     def look(self):
         rows = Presence.objects.aggregate(count=Count("id"), newest=Max("id"), changed=Max("changed"))
-        seen = (rows["count"], rows["newest"], rows["changed"])
-        if seen != self.seen:
-            send_changes(self.last_sent)
+        newest_message = Message.objects.order_by("-pk").values_list("pk", flat=True).first()
+        seen = (rows["count"], rows["newest"], rows["changed"], newest_message)
+        if seen != self.seen or self.rising:
+            self.send_changes()
             self.seen = seen
 
+    def send_changes(self):
+        """Send every room whose sockets changed since last sent, and every
+        room whose new head stood still since the last look."""
+        now = presence_of_rooms()
+        for room_id in set(self.last_sent) - set(now):  # the last one left: nobody to tell
+            del self.last_sent[room_id]
+            self.rising.pop(room_id, None)
+        for room_id, state in now.items():
+            before = self.last_sent.get(room_id)
+            if before is None or (before.users, before.guests, before.anonymous) != (
+                    state.users, state.guests, state.anonymous):
+                self.send_to_room(room_id, state)
+                continue
+            for reply_channel in state.sockets - before.sockets:  # newcomers who changed nothing
+                Channel(reply_channel).send(frame(state), immediately=True)
+            if state.head == before.head:
+                self.last_sent[room_id] = state
+            elif self.rising.get(room_id) == state.head:
+                self.send_to_room(room_id, state)
+            else:
+                self.rising[room_id] = state.head  # still moving: wait a look
+                self.last_sent[room_id] = before._replace(sockets=state.sockets)
 
-def send_changes(last_sent):
-    """Send every room whose sockets changed since `last_sent` (updated in place)."""
-    now = presence_of_rooms()
-    for room_id in set(now) | set(last_sent):
-        state = now.get(room_id)
-        if state == last_sent.get(room_id):
-            continue
-        if state is None:  # the last one left: tell nobody (nobody is there); forget it
-            del last_sent[room_id]
-            continue
-        label, users, guests, anonymous, sockets = state
-        before = last_sent.get(room_id)
-        if before is not None and before[1:4] == (users, guests, anonymous):
-            for reply_channel in sockets - before[4]:  # newcomers who changed nothing
-                Channel(reply_channel).send(frame(label, users, guests, anonymous), immediately=True)
-        else:
-            Room.websocket_group_for(room_id).send(frame(label, users, guests, anonymous), immediately=True)
-        last_sent[room_id] = state
+    def send_to_room(self, room_id, state):
+        Room.websocket_group_for(room_id).send(frame(state), immediately=True)
+        self.last_sent[room_id] = state
+        self.rising.pop(room_id, None)

@@ -1,7 +1,8 @@
 """
 runpresence's looks (chat.presence.Pusher), on the in-memory layer: a
-room hears its presence when someone comes or goes, and a look while
-nobody came or went reads no rows and sends nothing.
+room hears its presence when someone comes or goes, and its newest message
+id once that stood still for a look; a look while nothing changed reads no
+rows and sends nothing.
 """
 import json
 
@@ -34,7 +35,7 @@ class PusherTests(ChannelTestCase):
         self.join("websocket.send.1")
         self.pusher.look()
         self.assertEqual(self.frames("websocket.send.1"),
-                         [{"type": "presence", "room": "lobby", "users": [], "guests": [], "anonymous": 1}])
+                         [{"type": "presence", "room": "lobby", "users": [], "guests": [], "anonymous": 1, "head": None}])
         self.join("websocket.send.2")
         self.pusher.look()
         self.assertEqual(self.frames("websocket.send.1")[-1]["anonymous"], 2)
@@ -46,7 +47,7 @@ class PusherTests(ChannelTestCase):
         self.join("websocket.send.1")
         self.pusher.look()
         self.frames("websocket.send.1")
-        with self.assertNumQueries(1):  # the count and newest id only
+        with self.assertNumQueries(2):  # the rows' count and newest id, the newest message id
             self.pusher.look()
         self.assertEqual(self.frames("websocket.send.1"), [])
 
@@ -61,7 +62,7 @@ class PusherTests(ChannelTestCase):
         # The names and the count did not change: only the newcomer hears it.
         self.assertEqual(self.frames("websocket.send.1"), [])
         self.assertEqual(self.frames("websocket.send.3"),
-                         [{"type": "presence", "room": "lobby", "users": [], "guests": [], "anonymous": 2}])
+                         [{"type": "presence", "room": "lobby", "users": [], "guests": [], "anonymous": 2, "head": None}])
 
     def test_a_guest_that_names_itself_is_listed_by_name_and_counted(self):
         self.join("websocket.send.1")
@@ -71,7 +72,7 @@ class PusherTests(ChannelTestCase):
         presence.spoke("websocket.send.2", "Ada")
         self.pusher.look()  # no row came or went: the change is seen all the same
         self.assertEqual(self.frames("websocket.send.1"),
-                         [{"type": "presence", "room": "lobby", "users": [], "guests": ["Ada"], "anonymous": 2}])
+                         [{"type": "presence", "room": "lobby", "users": [], "guests": ["Ada"], "anonymous": 2, "head": None}])
 
     def test_after_forget_everything_is_sent_again(self):
         self.join("websocket.send.1")
@@ -80,3 +81,42 @@ class PusherTests(ChannelTestCase):
         self.pusher.forget()
         self.pusher.look()
         self.assertEqual(len(self.frames("websocket.send.1")), 1)
+
+    def test_a_new_head_is_sent_once_it_stood_still_for_a_look(self):
+        self.join("websocket.send.1")
+        self.pusher.look()
+        self.frames("websocket.send.1")
+        first = self.room.messages.create(handle="h", message="lost on its way")
+        self.pusher.look()  # the head moved: wait, more may come
+        self.assertEqual(self.frames("websocket.send.1"), [])
+        self.pusher.look()  # it stood still: an idle room hears its head
+        self.assertEqual(self.frames("websocket.send.1"),
+                         [{"type": "presence", "room": "lobby", "users": [], "guests": [], "anonymous": 1,
+                           "head": first.pk}])
+        self.pusher.look()
+        self.assertEqual(self.frames("websocket.send.1"), [])  # once
+
+    def test_a_busy_rooms_head_waits_until_it_falls_quiet(self):
+        self.join("websocket.send.1")
+        self.pusher.look()
+        self.frames("websocket.send.1")
+        for text in ("one", "two", "three"):
+            newest = self.room.messages.create(handle="h", message=text)
+            self.pusher.look()
+            self.assertEqual(self.frames("websocket.send.1"), [], text)
+        self.pusher.look()
+        self.assertEqual([f["head"] for f in self.frames("websocket.send.1")], [newest.pk])
+
+    def test_a_newcomer_and_a_change_of_people_carry_the_head_at_once(self):
+        newest = self.room.messages.create(handle="h", message="before anyone came")
+        other = Room.objects.create(label="other")
+        other.messages.create(handle="h", message="another room's newer message")
+        self.join("websocket.send.1")
+        self.pusher.look()
+        self.assertEqual([f["head"] for f in self.frames("websocket.send.1")], [newest.pk])
+        newer = self.room.messages.create(handle="h", message="and one more")
+        self.join("websocket.send.2")  # the count changed: sent now, with the head as it is
+        self.pusher.look()
+        self.assertEqual([(f["anonymous"], f["head"]) for f in self.frames("websocket.send.1")], [(2, newer.pk)])
+        self.pusher.look()
+        self.assertEqual(self.frames("websocket.send.1"), [])

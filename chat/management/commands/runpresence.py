@@ -2,7 +2,8 @@
     manage.py runpresence
 
 The one long-running process that pushes each room's presence to its
-sockets, at most once a second and only when it changed (chat/presence.py).
+sockets, at most once a second and only when it changed, and each room's
+newest message id once it stood still (chat/presence.py).
 Run exactly one (supervisord's `presence` program, the Procfile's
 `presence` process type). It waits out Redis and database outages, and
 exits within a second of SIGTERM or SIGINT.
@@ -25,7 +26,7 @@ EVERY = 1.0  # seconds between looks
 
 
 class Command(BaseCommand):
-    help = "Push each room's presence to its sockets when it changes (run one)."
+    help = "Push each room's presence and newest message id to its sockets when they change (run one)."
 
     def handle(self, *args, **options):
         if channel_layers[DEFAULT_CHANNEL_LAYER].local_only():

@@ -2,42 +2,85 @@
 Catch-up for a reconnecting socket: /chat/<label>/?after=<id>.
 
 Bounded on purpose: at most CHAT_CATCHUP_LIMIT messages go over the
-socket, into the reply list that every socket of that Daphne shares; the
-rest is one HTTP request away. A full reply list ends the catch-up at
-once instead of holding a worker, and live broadcasts keep their room.
+socket, and only while the reply list that every socket of that Daphne
+shares is less than CATCHUP_SHARE full; the rest is one HTTP request away.
+What is left of the list is kept for what only the socket can carry: the
+accepts of sockets opening meanwhile, this catch-up's end frame and the
+rooms' live broadcasts. In a reconnect storm every socket of a Daphne asks
+for its catch-up at once, and a catch-up allowed to fill the list would
+refuse their accepts.
+
+The catch-up ends with exactly one frame (docs/protocol.md): `caught_up`,
+or the error `catchup_truncated` saying where the HTTP API continues. A
+client resends its unanswered frames after it.
 """
 import logging
+import time
 
 from django.conf import settings
 
-from chat.errors import ClientError, send_error
+from chat.errors import ClientError
 from chat.wire import text_frame
 
 log = logging.getLogger(__name__)
 
+CATCHUP_SHARE = 0.5
+END_FRAME_PATIENCE = 1.0  # seconds a worker waits for room for the end frame
+
 
 def send_catchup(reply_channel, room, after_id):
     """Send the messages of `room` with id > after_id, oldest first, as
-    message frames; when there are more than the limit, or the reply list
-    fills up, end with catchup_truncated saying where to continue."""
+    message frames, then the end frame."""
     limit = settings.CHAT_CATCHUP_LIMIT
     messages = list(room.messages_after(after_id, limit + 1))
-    last_sent = after_id
-    for message in messages[:limit]:
-        try:
-            # immediately: a held-back send could not report a full channel,
-            # and would lose its place among the broadcasts.
-            reply_channel.send(text_frame(message.as_dict()), immediately=True)
-        except reply_channel.channel_layer.ChannelFull:
-            log.warning("Reply list of %s is full: catch-up cut after id %d", reply_channel, last_sent)
-            break
-        last_sent = message.pk
+    frames = [text_frame(message.as_dict()) for message in messages[:limit]]
+    sent = send_while_room(reply_channel, frames)
+    last_sent = messages[sent - 1].pk if sent else after_id
+    if sent < len(frames):
+        log.warning("Reply list of %s is %d%% full: catch-up cut after id %d",
+                    reply_channel, 100 * CATCHUP_SHARE, last_sent)
+    if sent < len(frames) or len(messages) > limit:
+        end = ClientError(
+            "catchup_truncated",
+            "Sent the missed messages up to id %d; fetch the rest from "
+            "/api/rooms/%s/messages/?after=%d" % (last_sent, room.label, last_sent),
+            after=last_sent,
+        ).as_dict()
     else:
-        if len(messages) <= limit:
-            return
-    send_error(reply_channel, ClientError(
-        "catchup_truncated",
-        "Sent the missed messages up to id %d; fetch the rest from "
-        "/api/rooms/%s/messages/?after=%d" % (last_sent, room.label, last_sent),
-        after=last_sent,
-    ))
+        end = {"type": "caught_up", "room": room.label, "last_id": last_sent}
+    send_patiently(reply_channel, text_frame(end))
+
+
+def send_while_room(reply_channel, frames):
+    """Send the frames in order while the reply list is under CATCHUP_SHARE
+    of its capacity; returns how many went. Redis (proj/layers.py) checks
+    in one call; another layer (runserver's in-memory one) up to its
+    capacity."""
+    layer = reply_channel.channel_layer
+    if hasattr(layer, "send_while_below"):
+        ceiling = max(1, int(layer.get_capacity(reply_channel.name) * CATCHUP_SHARE))
+        return layer.send_while_below(reply_channel.name, frames, ceiling)
+    for count, frame in enumerate(frames):
+        try:
+            reply_channel.send(frame, immediately=True)
+        except layer.ChannelFull:
+            return count
+    return len(frames)
+
+
+def send_patiently(reply_channel, content):
+    """Send one frame the client waits for, waiting up to END_FRAME_PATIENCE
+    for Daphne to make room in a full reply list. When there is none, the
+    socket cannot be told anything, not even to close: the client notices
+    the missing end frame and reconnects (docs/protocol.md)."""
+    give_up_at = time.monotonic() + END_FRAME_PATIENCE
+    while True:
+        try:
+            reply_channel.send(content, immediately=True)
+            return True
+        except reply_channel.channel_layer.ChannelFull:
+            if time.monotonic() >= give_up_at:
+                log.error("Reply list of %s stayed full for %.1f s: the catch-up's end frame was not sent; "
+                          "the client reconnects", reply_channel, END_FRAME_PATIENCE)
+                return False
+            time.sleep(0.05)

@@ -159,6 +159,24 @@ class ChatChannelLayer(RedisChannelLayer):
                         "those sockets get it only when they catch up", group, len(full), full[0],
                         ", ..." if len(full) > 1 else "")
 
+    def send_while_below(self, channel, messages, ceiling):
+        """Send `messages` to one process-specific channel, in order and in
+        one script call, while its list holds fewer than `ceiling`; the rest
+        is not sent. Returns how many were sent: always the first ones, as
+        nothing reads the list while the script runs. Lets a bulk sender
+        (a catch-up) leave the rest of a reply list to accepts, end frames
+        and live broadcasts."""
+        assert "!" in channel, "Only a process-specific channel keeps one list on one shard"
+        sends, index = [], None
+        for message in messages:
+            index, (message_key, list_key, capacity, content, list_channel) = self._prepare_send(channel, message)
+            sends.append((channel, (message_key, list_key, min(capacity, ceiling), content, list_channel)))
+        if not sends:
+            return 0
+        args, _ = self._send_many_args(sends)
+        refused = self.send_many(keys=[], client=self.connection(index), args=args)
+        return len(sends) - len(refused)
+
     def _send_many_args(self, sends):
         """LUA_SEND_MANY's arguments for the sends, (channel, _prepare_send's
         tuple) each, grouped by the list they go to, and the channels in

@@ -4,6 +4,8 @@ The WebSocket consumers, driven through channels' own test tools
 on the in-memory layer.
 """
 import json
+import threading
+import time
 from unittest import mock
 
 from channels import Channel
@@ -421,17 +423,28 @@ class CatchupTests(ConsumerTestCase):
     def post(self, *texts):
         return [self.room.messages.create(handle="h", message=t) for t in texts]
 
-    def test_reconnecting_socket_receives_what_it_missed_in_order(self):
+    def caught_up(self, last_id):
+        return {"type": "caught_up", "room": "lobby", "last_id": last_id}
+
+    def test_reconnecting_socket_receives_what_it_missed_in_order_then_the_end(self):
         first, second, third = self.post("one", "two", "three")
         client = self.connect(query="?after=%d" % first.pk)
-        self.assertEqual([(f["id"], f["previous_id"], f["message"]) for f in self.frames(client)],
+        *missed, end = self.frames(client)
+        self.assertEqual([(f["id"], f["previous_id"], f["message"]) for f in missed],
                          [(second.pk, first.pk, "two"), (third.pk, second.pk, "three")])
+        self.assertEqual(end, self.caught_up(third.pk))
+
+    def test_a_catchup_with_nothing_missed_still_ends_and_names_the_after_id(self):
+        [one] = self.post("one")
+        client = self.connect(query="?after=%d" % one.pk)
+        self.assertEqual(self.frames(client), [self.caught_up(one.pk)])
 
     def test_catchup_is_followed_by_live_messages(self):
         self.post("old")
         client = self.connect(query="?after=0")
         self.say(client, message="live")
-        self.assertEqual([f["message"] for f in self.frames(client)], ["old", "live"])
+        frames = self.frames(client)
+        self.assertEqual([f.get("message", f["type"]) for f in frames], ["old", "caught_up", "live"])
 
     def test_no_after_means_no_catchup(self):
         self.post("old")
@@ -459,29 +472,63 @@ class CatchupTests(ConsumerTestCase):
         one, two, three = self.post("1", "2", "3")
         client = self.connect(query="?after=0")
         frames = self.frames(client)
+        self.assertEqual(len(frames), 3)
         self.assertEqual([f.get("id") for f in frames[:2]], [one.pk, two.pk])
         self.assertEqual((frames[2]["code"], frames[2]["after"]), ("catchup_truncated", two.pk))
         self.assertIn("after=%d" % two.pk, frames[2]["detail"])
 
+    # On Redis a catch-up leaves half the reply list free (tests/test_catchup.py);
+    # these are the in-memory layer's (runserver's), which fills it.
+    def connect_to_full_list(self, room_left):
+        """A socket connecting with ?after=0 while its Daphne's reply list
+        (in-memory) has `room_left` free places."""
+        client = WSClient(ordered=True)
+        client.path = room_path("lobby", "?after=0")
+        layer = client.channel_layer
+        for _ in range(layer.get_capacity(client.reply_channel) - room_left):
+            layer.send(client.reply_channel, {"text": json.dumps({"type": "filler"})})
+        return client
+
+    def connect_now(self, client):
+        client.send("websocket.connect", path=client.path)
+        client.consume("websocket.connect", check_accept=False)  # the fillers come first
+
+    def without_fillers(self, frames):
+        """The frames after the fillers, the accept first."""
+        frames = [f for f in frames if f.get("type") != "filler"]
+        self.assertEqual(frames[0], {"accept": True})
+        return frames[1:]
+
     @override_settings(CHAT_CATCHUP_LIMIT=3)
-    def test_a_full_reply_list_ends_the_catchup_at_once_and_says_where(self):
+    def test_a_reply_list_that_stays_full_gets_no_end_frame_and_the_worker_moves_on(self):
+        """The client then hears nothing more on this socket: docs/protocol.md
+        tells it to reconnect when no end frame came within 5 s."""
+        self.post("1", "2", "3")
+        client = self.connect_to_full_list(room_left=2)  # the accept and one catch-up frame
+        started = time.monotonic()
+        with self.assertLogs("chat.catchup", "ERROR") as logs:
+            self.connect_now(client)
+        self.assertLess(time.monotonic() - started, 5)
+        self.assertIn("end frame was not sent", logs.output[-1])
+        frames = self.without_fillers(self.frames(client))
+        self.assertEqual([f["message"] for f in frames], ["1"])
+
+    @override_settings(CHAT_CATCHUP_LIMIT=3)
+    def test_the_end_frame_waits_for_daphne_to_make_room(self):
         one, two, three = self.post("1", "2", "3")
-        real_send = Channel.send
-        sent = []
-
-        def fill_after_one(channel, content, immediately=False):
-            if "text" in content:
-                if sent:
-                    raise channel.channel_layer.ChannelFull()
-                sent.append(content)
-            return real_send(channel, content, immediately=immediately)
-
-        with mock.patch.object(Channel, "send", fill_after_one), mock.patch("chat.catchup.send_error") as say:
+        client = self.connect_to_full_list(room_left=2)
+        drained = []
+        reader = threading.Timer(0.3, lambda: drained.append(client.receive()))
+        reader.start()
+        try:
             with self.assertLogs("chat.catchup", "WARNING"):
-                client = self.connect(query="?after=0")
-        self.assertEqual([f["id"] for f in self.frames(client)], [one.pk])
-        [(args, kwargs)] = say.call_args_list
-        self.assertEqual((args[1].code, args[1].fields), ("catchup_truncated", {"after": one.pk}))
+                self.connect_now(client)
+        finally:
+            reader.join()
+        frames = self.without_fillers(self.frames(client))
+        self.assertEqual(drained, [{"type": "filler"}])
+        self.assertEqual(frames[0]["id"], one.pk)
+        self.assertEqual((frames[-1]["code"], frames[-1]["after"]), ("catchup_truncated", one.pk))
 
 
 class GuestNameTests(ConsumerTestCase):

@@ -32,8 +32,10 @@ def test_an_announcement_reaches_every_room_and_later_sockets(stack, new_room, j
     for sock in (first, second):
         assert_announcement(sock.recv_json(), pk, "Maintenance at <b>10:00</b>", True)
 
-    later = join(new_room("announce-c"), after=0)
+    later_room = new_room("announce-c")
+    later = join(later_room, after=0)
     assert_announcement(later.recv_json(), pk, "Maintenance at <b>10:00</b>", True)
+    assert later.recv_json() == {"type": "caught_up", "room": later_room, "last_id": 0}  # after it, always
 
     shell(stack, "from chat.models import Announcement; a = Announcement.objects.get(pk=%d); "
                  "a.active = False; a.save()" % pk)

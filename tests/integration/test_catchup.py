@@ -1,4 +1,5 @@
-"""Reconnecting with ?after=<id>: the missed messages first, in order, then live ones."""
+"""Reconnecting with ?after=<id>: the missed messages first, in order, the
+end of the catch-up, then live ones."""
 import pytest
 
 from .conftest import assert_error_frame, assert_message_frame
@@ -18,6 +19,10 @@ def say_and_collect(sender, label, texts, *listeners):
     return frames
 
 
+def assert_caught_up(frame, label, last_id):
+    assert frame == {"type": "caught_up", "room": label, "last_id": last_id}
+
+
 def test_reconnect_with_after_gets_exactly_the_missed_messages_in_order_then_live_ones(
         new_room, join):
     label = new_room("catchup")
@@ -32,6 +37,7 @@ def test_reconnect_with_after_gets_exactly_the_missed_messages_in_order_then_liv
     caught_up = bob.recv_many(3)
     assert caught_up == missed
     assert [frame["message"] for frame in caught_up] == ["four", "five", "six"]
+    assert_caught_up(bob.recv_json(), label, missed[-1]["id"])
 
     # Then live: the very next frame is the new message, no duplicate or extra.
     live = say_and_collect(alice, label, ["seven"])[0]
@@ -45,6 +51,7 @@ def test_after_zero_replays_the_whole_room(new_room, join):
     history = say_and_collect(alice, label, ["a", "b", "c", "d"])
     newcomer = join(label, after=0)
     assert newcomer.recv_many(4) == history
+    assert_caught_up(newcomer.recv_json(), label, history[-1]["id"])
     newcomer.assert_silent()
 
 
@@ -53,6 +60,7 @@ def test_after_the_last_id_replays_nothing(new_room, join):
     alice = join(label)
     last = say_and_collect(alice, label, ["a", "b"])[-1]
     bob = join(label, after=last["id"])
+    assert_caught_up(bob.recv_json(), label, last["id"])
     bob.assert_silent()
     live = say_and_collect(alice, label, ["c"])[0]
     assert bob.recv_json() == live
@@ -65,6 +73,7 @@ def test_catch_up_only_replays_the_sockets_own_room(new_room, join):
     expected = say_and_collect(in_mine, mine, ["for you"])
     late = join(mine, after=0)
     assert late.recv_many(1) == expected
+    assert_caught_up(late.recv_json(), mine, expected[-1]["id"])
     late.assert_silent()
 
 

@@ -56,4 +56,5 @@ def test_catch_up_of_exactly_the_limit_is_not_truncated(new_room, join):
         frames.append(sender.recv_json())
     reader = join(label, after=0)
     assert reader.recv_many(LIMIT) == frames
+    assert reader.recv_json() == {"type": "caught_up", "room": label, "last_id": frames[-1]["id"]}
     reader.assert_silent()

@@ -71,11 +71,37 @@ def test_channels_own_worker_exits_with_that_message_unhandled():
     assert handled == []
 
 
-def test_an_idle_worker_stops_when_its_wait_ends():
-    worker = Worker(Layer([], consumer=None), signal_handlers=False)
-    worker.channel_layer.on_receive = lambda: signal_worker(worker)
-    worker.run()  # returns: no SystemExit, nothing left running
-    assert worker.termed
+def test_an_idle_worker_stops_when_its_wait_ends_and_takes_nothing_more():
+    handled = []
+    layer = Layer([], lambda message: handled.append(message.content["text"]))
+    worker = Worker(layer, signal_handlers=False)
+    receive, receives = layer.receive_many, []
+
+    def a_message_arrives_after_the_wait(channels, block=False):
+        receives.append(channels)
+        if len(receives) == 1:
+            signal_worker(worker)  # inside its wait, with nothing to take
+        taken = receive(channels, block)
+        layer.messages.append({"text": "for another worker"})
+        return taken
+    layer.receive_many = a_message_arrives_after_the_wait
+    ended = []
+
+    def run():
+        try:
+            worker.run()
+            ended.append("returned")
+        except BaseException as error:  # SystemExit included: a thread would swallow it
+            ended.append(error)
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    runner.join(10)
+    finished = not runner.is_alive()
+    worker.termed = True  # lets a loop that ignored the signal end, if the assertions below fail
+    assert finished, "the worker went on waiting after the signal"
+    assert ended == ["returned"]  # no SystemExit: it stopped between messages
+    assert len(receives) == 1  # it waited once, and asked for nothing after the signal
+    assert handled == [] and layer.messages == [{"text": "for another worker"}]  # left for the others
 
 
 def test_a_second_signal_exits_at_once():

@@ -80,6 +80,7 @@ def run(args):
         stacks.ProjectStack.commit = subprocess.run(["git", "rev-parse", "--verify", args.commit + "^{commit}"],
                                                     cwd=REPO, capture_output=True, text=True,
                                                     check=True).stdout.strip()
+    stacks.ProjectStack.trial_settings = dict(setting.split("=", 1) for setting in args.set)
     data = {"meta": dict(provenance.machine(), command=" ".join(["python -m bench"] + sys.argv[1:]), quick=args.quick,
                          fd_limit=fds, measured_commit=args.commit and stacks.ProjectStack.commit),
             "versions": {}, "runs": {}}
@@ -132,6 +133,9 @@ def main():
     run_parser.add_argument("--json", default=RESULTS, help="the raw results (default bench/results/performance.json)")
     run_parser.add_argument("--commit", help="measure this commit of the project (git archive) instead of the "
                             "working tree")
+    run_parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                            help="run the project with this setting (an environment variable of README.md), "
+                                 "to measure it before shipping it; the report names it")
     run_parser.add_argument("--keep", action="store_true", help="keep the run directory and its logs")
     report_parser = sub.add_parser("report", help="write docs/performance.md from bench/results/performance.json")
     report_parser.add_argument("--json", default=RESULTS)

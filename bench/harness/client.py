@@ -16,6 +16,7 @@ The load client: asyncio + `websockets`, speaking the chat's wire protocol
 """
 import asyncio
 import collections
+import http.client
 import itertools
 import json
 import random
@@ -83,7 +84,7 @@ class Conn:
     """One socket of the client."""
 
     __slots__ = ("client", "room", "number", "handle", "ws", "open", "closing", "close_code", "reader",
-                 "last_id", "seen", "opened_at")
+                 "last_id", "seen", "opened_at", "fetch_after")
 
     def __init__(self, client, room, number):
         self.client, self.room, self.number = client, room, number
@@ -96,6 +97,7 @@ class Conn:
         self.last_id = 0
         self.seen = None  # a set of message ids when a workload tracks them
         self.opened_at = None
+        self.fetch_after = None  # a catchup_truncated's id: the rest is the HTTP API's
 
     async def connect(self, url):
         self.closing = False
@@ -177,6 +179,8 @@ class LoadClient:
                 tally.last_delivery = now
         elif kind == "error":
             tally.errors[data.get("code")] += 1
+            if data.get("code") == "catchup_truncated":
+                conn.fetch_after = data["after"]
 
     # ------------------------------------------------------------------ sockets
 
@@ -300,3 +304,25 @@ def senders_across_rooms(conns):
     for index in range(max(len(column) for column in columns)):
         ordered.extend(column[index] for column in columns if index < len(column))
     return ordered
+
+
+def message_ids_after(port, conn, after):
+    """What a client does on catchup_truncated: the room's message ids above
+    `after` from the HTTP API, page by page, from the socket's own address.
+    Blocking: run it in an executor."""
+    ids = []
+    while True:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60, source_address=(address(conn.number), 0))
+        try:
+            connection.request("GET", "/api/rooms/%s/messages/?after=%d&limit=500" % (conn.room, after))
+            response = connection.getresponse()
+            body = response.read()
+        finally:
+            connection.close()
+        if response.status != 200:
+            raise RuntimeError("GET messages after %d in %s answered %d" % (after, conn.room, response.status))
+        page = [message["id"] for message in json.loads(body)["messages"]]
+        ids += page
+        if len(page) < 500:
+            return ids
+        after = page[-1]

@@ -210,6 +210,8 @@ class ProjectStack(Stack):
     title = "this project (Channels 1.x worker mode)"
     # A commit to measure instead of the working tree (python -m bench run --commit).
     commit = None
+    # Settings to try before shipping them (python -m bench run --set NAME=VALUE).
+    trial_settings = {}
 
     def __init__(self, workdir, database="sqlite", budgets="shipped", workers=None, presence=True, env=None,
                  worker_args=()):
@@ -237,6 +239,7 @@ class ProjectStack(Stack):
         url = self._start_database()
         if url:
             overrides["DATABASE_URL"] = url
+        overrides.update(self.trial_settings)
         overrides.update(self.env_overrides)
         # shipped_budgets: the per-socket and per-address budgets as shipped.
         env = chat_environment(self.group.workdir, redis_port, shipped_budgets=self.budgets == "shipped", **overrides)

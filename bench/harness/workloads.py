@@ -9,7 +9,7 @@ import os
 import subprocess
 import time
 
-from bench.harness.client import LoadClient, percentile, senders_across_rooms
+from bench.harness.client import LoadClient, message_ids_after, percentile, senders_across_rooms
 from bench.harness.measure import Meter
 
 
@@ -269,8 +269,18 @@ async def w5(stack, sizes):
     storm = asyncio.ensure_future(client.connect_all(live, concurrency=len(live), after=lambda c: c.last_id,
                                                      retry_until=deadline))
     caught = {}
+    fetches = []  # the HTTP API fetches of catch-ups cut short (catchup_truncated)
+    loop = asyncio.get_running_loop()
+
+    async def fetch_rest(conn, after):
+        conn.seen.update(await loop.run_in_executor(None, message_ids_after, stack.http_port, conn, after))
+
     while time.monotonic() < deadline:
         now = time.monotonic()
+        for conn in live:
+            if conn.fetch_after is not None:
+                after, conn.fetch_after = conn.fetch_after, None
+                fetches.append(asyncio.ensure_future(fetch_rest(conn, after)))
         for conn in live:
             if id(conn) not in caught and conn.open and target <= conn.seen:
                 caught[id(conn)] = now - started
@@ -278,6 +288,8 @@ async def w5(stack, sizes):
             break
         await asyncio.sleep(0.02)
     await storm
+    for fetch in fetches:
+        fetch.cancel()
     usage = meter.stop()
     open_times = [conn.opened_at - started for conn in live if conn.open and conn.opened_at >= started]
     done = sorted(caught.values())
@@ -288,6 +300,7 @@ async def w5(stack, sizes):
                   all_caught_up_s=done[-1] if len(done) == len(live) else None,
                   last_caught_up_s=done[-1] if done else None,
                   failures=sum(client.connect_failures.values()) - failures_before,
+                  fetched_over_http=len(fetches),
                   never_back=sum(1 for conn in live if not conn.open),
                   failure_kinds=dict(client.connect_failures), cpu=usage.cpu,
                   closed=dict(client.closed_by_server), storm_errors=dict(client.tally.errors),

@@ -783,6 +783,10 @@ class FuzzRun:
         if kind != "json":
             self.problem("handshake", "%s: accepted, then %s %s; expected %s" % (what, kind, first or "", outcomes))
             return
+        if first.get("type") == "caught_up":
+            if () not in outcomes:
+                self.problem("handshake", "%s: caught_up %r before any catch-up; expected %s" % (what, first, outcomes))
+            return
         if first.get("type") == "error":
             if first.get("code") == "invalid_after" and "invalid_after" in outcomes:
                 if set(first) != {"type", "code", "detail"}:
@@ -799,8 +803,18 @@ class FuzzRun:
                         break
                     got.append(frame.get("id"))
                 if tuple(got) == expected:
+                    self.check_catchup_end(what, reader, deadline, expected[-1])
                     return
         self.problem("handshake", "%s: catch-up ids %s, expected one of %s" % (what, got, outcomes))
+
+    def check_catchup_end(self, what, reader, deadline, last_id):
+        """A catch-up ends with caught_up, or with catchup_truncated when it
+        was cut (the limit, 100, reached), both naming its last id."""
+        kind, end = reader.next_json(deadline)
+        if kind == "json" and (end == {"type": "caught_up", "room": end.get("room"), "last_id": last_id}
+                               or (end.get("code") == "catchup_truncated" and end.get("after") == last_id)):
+            return
+        self.problem("handshake", "%s: catch-up up to id %d ended with %s %r" % (what, last_id, kind, end))
 
 
 # --------------------------------------------------------------------------

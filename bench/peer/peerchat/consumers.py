@@ -106,8 +106,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if not (after.isascii() and after.isdigit() and int(after) < 2 ** 63):
                 await self.error("invalid_after", "after must be a whole number.")
                 return
+            last_id = int(after)
             for message in await catch_up(self.room, int(after)):
                 await self.send(text_data=json.dumps(message))
+                last_id = message["id"]
+            # The project's end frame (docs/protocol.md); the peer's catch-up is never cut.
+            await self.send(text_data=json.dumps({"type": "caught_up", "room": self.room.label, "last_id": last_id}))
 
     async def disconnect(self, code):
         if getattr(self, "group", None):

@@ -52,24 +52,54 @@ log = logging.getLogger(__name__)
 SESSION_ROOM_ID = "room_id"
 SESSION_GUEST_NAME = "guest_name"  # the name this guest's presence shows
 
+# The close codes of the errors that end a room socket for good
+# (docs/protocol.md, "Errors"): the client stops, it does not reconnect.
+CLOSE_CODES = {
+    "session_key_refused": 4400,
+    "forbidden": 4403,
+    "room_not_found": 4404,
+    "origin_not_allowed": 4406,
+    "room_gone": 4410,
+}
+
+
+def final_error(code, detail):
+    """An error after which the socket is closed with its code's close code."""
+    return ClientError(code, detail, close_code=CLOSE_CODES[code])
+
 
 def room_or_error(room_id):
     """The joined room, or room_gone for its sender if it was deleted meanwhile."""
     room = Room.objects.filter(pk=room_id).first()
     if room is None:
-        raise ClientError("room_gone", "This room no longer exists; nothing was saved.")
+        raise final_error("room_gone", "This room no longer exists; nothing was saved.")
     return room
 
 
-def reject(message):
-    """Refuse a WebSocket handshake: Daphne answers it with HTTP 403."""
-    message.reply_channel.send({"close": True}, immediately=True)
+def room_for_handshake(message, label):
+    """The room this handshake may join, or the error that turns it away for good."""
+    if not origin_allowed(message):
+        log.info("Refused a WebSocket to %r from a page of another site", label)
+        raise final_error("origin_not_allowed", "Pages of other sites may not open a socket here.")
+    if query_param(message.content, "session_key") is not None and not settings.CHAT_SESSION_KEY_IN_QUERY:
+        # channels reads a Django session from ?session_key= unconditionally;
+        # keys in URLs end up in access logs (README, CHAT_SESSION_KEY_IN_QUERY).
+        log.info("Refused a WebSocket to %r with ?session_key=", label)
+        raise final_error("session_key_refused", "This service takes the session from its cookie only.")
+    room = Room.objects.filter(label=label).first()
+    if room is None:
+        log.debug("Refused a WebSocket to unknown room %r", label)
+        raise final_error("room_not_found", "There is no room %r; visit its page to create it." % label)
+    if not room.may_enter(message.user):
+        log.info("Refused a WebSocket to %s room %r: %s may not enter", room.access, label, message.user)
+        raise final_error("forbidden", "You may not enter this room.")
+    return room
 
 
 def reject_unrouted_socket(message):
-    """websocket.connect for a path no app claims: refuse instead of accepting."""
+    """websocket.connect for a path no app claims: Daphne answers HTTP 403."""
     log.debug("Rejected WebSocket to unrouted path %r", message.content.get("path"))
-    reject(message)
+    message.reply_channel.send({"close": True}, immediately=True)
 
 
 @close_on_errors
@@ -77,25 +107,16 @@ def reject_unrouted_socket(message):
 @reply_errors
 @channel_session_user_from_http
 def ws_connect(message, label):
-    if not origin_allowed(message):
-        log.info("Refused a WebSocket to %r from a page of another site", label)
-        reject(message)
-        return
-    if query_param(message.content, "session_key") is not None and not settings.CHAT_SESSION_KEY_IN_QUERY:
-        # channels reads a Django session from ?session_key= unconditionally;
-        # keys in URLs end up in access logs (README, CHAT_SESSION_KEY_IN_QUERY).
-        log.info("Refused a WebSocket to %r with ?session_key=", label)
-        reject(message)
-        return
-    room = Room.objects.filter(label=label).first()
-    if room is None:
-        log.debug("Rejected WebSocket to unknown room %r", label)
-        reject(message)
-        return
-    if not room.may_enter(message.user):
-        log.info("Refused a WebSocket to %s room %r: %s may not enter", room.access, label, message.user)
-        reject(message)
-        return
+    try:
+        room = room_for_handshake(message, label)
+    except ClientError:
+        # Accepted only to be told why and closed (reply_errors): a browser
+        # never sees a refused handshake's HTTP status, and could not tell
+        # "stop" from "the server is down, retry". Nothing else reaches the
+        # socket: it joins no Group and gets no presence, announcement or
+        # catch-up, and a frame it sends finds no room in its session.
+        message.reply_channel.send({"accept": True}, immediately=True)
+        raise
     # Join the Group before the client hears it is in (it may send at once,
     # and expect its own echo and everyone's), and before reading the
     # catch-up, so a message saved in between reaches this socket at least
@@ -130,8 +151,8 @@ def ws_receive(message, label):
     frame = parse_chat_frame(message.content, username=user.get_username() if user else None)
     room = room_or_error(room_id)
     if not room.may_enter(message.user):
-        # The room's access changed since this socket joined.
-        raise ClientError("forbidden", "You may no longer post in this room; nothing was saved.")
+        # The room's access changed since this socket joined: it is closed.
+        raise final_error("forbidden", "You may no longer enter this room; nothing was saved.")
     saved, created = room.post(frame.handle, frame.message, frame.client_id, user_id=user.pk if user else None)
     if not created:
         log.debug("client_id %r resent in room %s: sending message %d again", frame.client_id, room.pk, saved.pk)

@@ -30,13 +30,16 @@ log = logging.getLogger(__name__)
 class ClientError(Exception):
     """Input the client can fix; `code` is stable, `detail` is for humans,
     `fields` are extra keys of the frame (e.g. retry_after); `status` is
-    the HTTP status the API answers it with (json_errors)."""
+    the HTTP status the API answers it with (json_errors); `close_code`,
+    when set, is the WebSocket close code the socket is closed with right
+    after the frame (an error that ends the socket for good)."""
 
-    def __init__(self, code, detail, status=400, **fields):
+    def __init__(self, code, detail, status=400, close_code=None, **fields):
         super().__init__(code, detail)
         self.code = code
         self.detail = detail
         self.status = status
+        self.close_code = close_code
         self.fields = fields
 
     def as_dict(self):
@@ -87,9 +90,10 @@ def error_frame(error, client_id=None):
 
 
 def send_error(reply_channel, error, close=False, client_id=None):
+    """The error frame; `close`: True (code 1000) or a close code closes the socket after it."""
     reply = text_frame(error_frame(error, client_id))
     if close:
-        reply["close"] = True
+        reply["close"] = close
     # immediately: in order with the broadcasts (see chat/consumers.py).
     reply_channel.send(reply, immediately=True)
 
@@ -116,7 +120,7 @@ def reply_errors(consumer):
             return consumer(message, *args, **kwargs)
         except ClientError as error:
             log.debug("Rejected input on %s: %s (%s)", message.reply_channel, error.code, error.detail)
-            reply, close = error, False
+            reply, close = error, error.close_code or False
         except Exception as failure:
             log.exception("Consumer %s failed on %s", consumer.__name__, message.channel.name)
             # A socket whose connect failed half-way never joined its room:

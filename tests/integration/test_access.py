@@ -15,15 +15,10 @@ from tests.support.processes import REPO_ROOT
 
 from .actors import manage, room_with_access, signed_up
 from .conftest import assert_error_frame, assert_message_frame, chat_path
+from .test_handshake import assert_turned_away
 
 # What this module tests does not depend on the database (conftest.py).
 pytestmark = [pytest.mark.integration, pytest.mark.one_database]
-
-
-def refused(url, **options):
-    with pytest.raises(websocket.WebSocketBadStatusException) as caught:
-        websocket.create_connection(url, timeout=10, **options)
-    return caught.value.status_code
 
 
 def staff_browser(stack):
@@ -35,7 +30,11 @@ def staff_browser(stack):
 
 def test_anonymous_visitors_are_kept_out_of_a_members_room(stack, http_get, connect):
     label = room_with_access(stack, "members")
-    assert refused(stack.ws_url(chat_path(label))) == 403
+    ws = websocket.create_connection(stack.ws_url(chat_path(label)), timeout=10)
+    try:
+        assert_turned_away(ws, "forbidden", 4403)
+    finally:
+        ws.close()
     page = http_get("/%s/" % label)
     assert (page.status, page.headers["Location"]) == (302, "/accounts/login/?next=/%s/" % label)
     api = http_get("/api/rooms/%s/messages/" % label)
@@ -59,9 +58,11 @@ def test_only_staff_enter_a_staff_room(stack, http_get):
     member, _ = signed_up(stack)
     assert member.request("/%s/" % label)[0] == 403
     assert member.request("/api/rooms/%s/messages/" % label)[0] == 403
-    with pytest.raises(websocket.WebSocketBadStatusException) as caught:
-        member.socket(label)
-    assert caught.value.status_code == 403
+    ws = member.socket(label)
+    try:
+        assert_turned_away(ws, "forbidden", 4403)
+    finally:
+        ws.close()
 
     staff, _ = staff_browser(stack)
     assert staff.request("/%s/" % label)[0] == 200

@@ -24,6 +24,20 @@ def stack(tmp_path_factory, module_database):
         yield running
 
 
+@pytest.fixture(autouse=True)
+def two_workers(stack):
+    """Each test starts from the same stack, whatever the one before it
+    killed or started: Redis up, two live workers and no others."""
+    if not stack.redis.alive():
+        stack.redis, _ = start_redis(stack.group, port=stack.redis_port)
+    stack.workers[:] = [worker for worker in stack.workers if worker.alive()]
+    while len(stack.workers) > 2:
+        stack.workers.pop().stop()
+    while len(stack.workers) < 2:
+        stack.start_worker()
+    return list(stack.workers)
+
+
 def wait_until_every_worker_waits(stack):
     """Every worker (and Daphne's reading thread) blocked in Redis waiting
     for a message: none is still finishing one. A worker killed in the
@@ -68,6 +82,7 @@ def test_remaining_worker_keeps_serving_after_the_other_is_killed(stack, new_roo
     replayed = newcomer.recv_many(11)
     assert [frame["message"] for frame in replayed] == (
         ["before the crash"] + ["after the crash %d" % n for n in range(10)])
+    assert newcomer.recv_json() == {"type": "caught_up", "room": label, "last_id": replayed[-1]["id"]}
     chat_round(newcomer, [before_alice, before_bob], label, "from the newcomer")
     for _ in range(5):
         assert http_get("/").status == 200
@@ -76,13 +91,21 @@ def test_remaining_worker_keeps_serving_after_the_other_is_killed(stack, new_roo
     assert survivor.alive()
 
 
-def test_a_replacement_worker_joins_the_pool(stack, new_room, join):
+def test_a_replacement_worker_takes_over_from_killed_ones(stack, new_room, join, db, two_workers):
+    wait_until_every_worker_waits(stack)
+    for worker in two_workers:
+        worker.kill()  # SIGKILL, by pid, while it waits for a message
     replacement = stack.start_worker()
-    assert replacement.alive()
+    # Only the replacement is left to run anything: the handshakes, each
+    # frame, its echo and its row are its work.
     label = new_room("replacement")
     alice, bob = join(label), join(label)
-    for number in range(10):
-        chat_round(alice, [bob], label, "with the replacement %d" % number)
+    texts = ["with the replacement %d" % number for number in range(10)]
+    frames = [chat_round(alice, [bob], label, text) for text in texts]
+    rows = db.messages(label)
+    assert [row["message"] for row in rows] == texts
+    assert [row["id"] for row in rows] == [frame["id"] for frame in frames]
+    assert stack.dispatch_count(replacement, "websocket.receive") == len(texts)
     assert replacement.alive()
 
 
@@ -91,6 +114,7 @@ def test_a_redis_restart_is_survived_and_open_sockets_rejoin(stack, new_room, jo
     alice, bob = join(label), join(label)
     before = chat_round(alice, [bob], label, "before the restart")
     workers = [worker for worker in stack.workers if worker.alive()]
+    unreachable = [worker.log_text().count("Channel layer unreachable") for worker in workers]
     stack.redis.stop()  # its data is gone with it: the layer is not persistent
     # No worker can be reached: /healthz fails fast, so that a load
     # balancer takes this Daphne out (a 5xx, or the connection closed).
@@ -100,7 +124,11 @@ def test_a_redis_restart_is_survived_and_open_sockets_rejoin(stack, new_room, jo
     except (OSError, http.client.HTTPException):
         status = None
     assert time.monotonic() - started < 5 and (status is None or status >= 500), status
-    time.sleep(3)  # stock runworker exits within a second of losing Redis
+    # Stock runworker exits with the first ConnectionError; these log it
+    # and try again: wait for each to have tried twice.
+    wait_for(lambda: all(worker.log_text().count("Channel layer unreachable") >= seen + 2
+                         for worker, seen in zip(workers, unreachable)),
+             timeout=15, what="every worker to try Redis again")
     assert all(worker.alive() for worker in workers), stack.logs()
     stack.redis, _ = start_redis(stack.group, port=stack.redis_port)
 
@@ -120,8 +148,8 @@ def test_a_redis_restart_is_survived_and_open_sockets_rejoin(stack, new_room, jo
     backs = [join(label, after=before["id"]) for _ in ("alice", "bob")]
     for back in backs:
         assert back.recv_many(3) == said
+        assert back.recv_json() == {"type": "caught_up", "room": label, "last_id": said[-1]["id"]}
     chat_round(carol, backs, label, "welcome back")
     assert http_get("/").status == 200
     assert http_get("/healthz").status == 200
     assert all(worker.alive() for worker in workers)
-    assert all("Channel layer unreachable" in worker.log_text() for worker in workers)

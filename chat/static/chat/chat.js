@@ -4,8 +4,9 @@
 //   advanced along each message's previous_id) and catches up from there;
 // - every message it sends carries a client_id and is resent until its echo
 //   arrives, on a new socket; the server never saves a client_id twice.
-// The rules are in docs/protocol.md ("What a client must do"). What the
-// page shows is in the modules it imports, one part of the page each.
+// The rules and every number below are in docs/protocol.md ("What a client
+// must do"). What the page shows is in the modules it imports, one part of
+// the page each.
 import { showAnnouncement } from "./announcement.js";
 import { Composer } from "./composer.js";
 import { explain } from "./error-messages.js";
@@ -14,13 +15,19 @@ import { showPresence } from "./presence.js";
 import { ConnectionStatus } from "./status.js";
 import { Transcript } from "./transcript.js";
 
-const FIRST_RETRY_DELAY = 500;
-const MAX_RETRY_DELAY = 15000;
+const FIRST_RETRY_DELAY = 500;   // back-off: 0.5 s, doubling...
+const MAX_RETRY_DELAY = 15000;   // ...up to 15 s, each wait plus up to half of it at random
 const STABLE_AFTER = 5000;   // a socket open this long resets the back-off
 const GAP_PATIENCE = 2000;   // broadcasts of two workers may cross; then fetch
 const RESEND_AFTER = 8000;   // no echo by then: lost; reconnect and resend it there (below)
-const MAX_ATTEMPTS = 5;
+const END_FRAME_WAIT = 5000; // no end of the catch-up by then: reconnect
+const SEND_BURST = 10;       // frames sent at once after a catch-up (or typed)...
+const SEND_EVERY = 250;      // ...then one each 250 ms: under the socket's 5 a second
+const MAX_ATTEMPTS = 5;      // the page's choice: then the message goes back into the box
 const PAGE = 500;
+// Errors after which the server closes the socket for good (close codes 4400-4499).
+const FINAL_ERRORS = new Set(["room_not_found", "forbidden", "origin_not_allowed", "session_key_refused",
+  "room_gone"]);
 
 const transcript = new Transcript(document.getElementById("transcript"), {
   scroller: document.getElementById("scroller"),
@@ -34,15 +41,21 @@ const pending = new PendingList(document.getElementById("pending"));
 const syncNote = document.getElementById("sync-note");
 const composer = new Composer(document.getElementById("composer"), send);
 const label = transcript.room;
+const username = document.getElementById("composer").dataset.username || null;
 
 // Every message of the room with id <= complete is on the page.
 let complete = parseInt(document.getElementById("transcript").dataset.lastId, 10) || 0;
 const held = new Map();      // id -> message data, for ids > complete
-let outbox = [];             // {clientId, frame, sentAt, attempts}, in send order
+let head = 0;                // the room's newest id as presence last told it
+let outbox = [];             // {clientId, frame, sentAt, notBefore, attempts}, in send order
 const sentHere = new Set();  // client_ids this page sent: its own echoes
 let socket = null;
+let caughtUp = false;        // this socket's catch-up ended: sending may start
+let tokens = 0;              // frames the pacer may send now
+let ended = null;            // why the server closed the room to this page for good
 let retryDelay = FIRST_RETRY_DELAY;
 let stableTimer = null;
+let endTimer = null;
 let reconnectTimer = null;
 let gapTimer = null;
 let fetching = false;
@@ -52,10 +65,20 @@ function showSyncProblem(text) {
   syncNote.hidden = !text;
 }
 
+// An echo is the sender's name and the client_id together: client_ids are
+// unique per sender only.
+function isEcho(item, data) {
+  return data.client_id === item.clientId && (username
+    ? data.user && data.handle === username
+    : !data.user && data.handle === item.frame.handle.trim());
+}
+
 function addMessage(data) {
   if (data.client_id) {
-    outbox = outbox.filter((item) => item.clientId !== data.client_id);
-    pending.remove(data.client_id);
+    outbox.filter((item) => isEcho(item, data)).forEach((item) => {
+      outbox.splice(outbox.indexOf(item), 1);
+      pending.remove(item.clientId);
+    });
   }
   if (data.id > complete) {
     // A later copy (a fetched page) has the previous_id as it is now.
@@ -79,15 +102,20 @@ function advance() {
     complete = lowest;
     held.delete(lowest);
   }
-  // Something is held beyond a gap: wait for crossing broadcasts, then fetch.
-  if (held.size && !gapTimer) {
+  // Something is held beyond a gap, or the room's head is past what we
+  // hold (a lost last message): wait for crossing broadcasts, then fetch.
+  if (missing() && !gapTimer) {
     gapTimer = setTimeout(() => {
       gapTimer = null;
-      if (held.size) {
+      if (missing()) {
         fetchMissing();
       }
     }, GAP_PATIENCE);
   }
+}
+
+function missing() {
+  return held.size > 0 || head > complete;
 }
 
 function fetchMissing() {
@@ -95,6 +123,7 @@ function fetchMissing() {
     return;
   }
   fetching = true;
+  const headAsked = head;
   const url = "/api/rooms/" + encodeURIComponent(label) + "/messages/?limit=" + PAGE + "&after=" + complete;
   fetch(url).then((response) => {
     if (!response.ok) {
@@ -105,6 +134,9 @@ function fetchMissing() {
     fetching = false;
     showSyncProblem("");
     page.messages.forEach(addMessage);
+    if (page.messages.length < PAGE && head === headAsked) {
+      head = 0;  // this was all there is: a head still above `complete` was deleted
+    }
     advance();
     if (page.messages.length === PAGE) {
       fetchMissing();
@@ -120,12 +152,33 @@ function isOpen() {
 }
 
 function transmit(item) {
-  if (isOpen()) {
-    item.sentAt = Date.now();
-    item.attempts += 1;
-    socket.send(JSON.stringify(item.frame));
+  item.sentAt = Date.now();
+  item.attempts += 1;
+  socket.send(JSON.stringify(item.frame));
+}
+
+// Sends what waits, oldest first, once the catch-up ended, at most
+// SEND_BURST at once and then one per SEND_EVERY: a reconnect with many
+// waiting frames stays inside the socket's budget.
+function pump() {
+  if (!isOpen() || !caughtUp) {
+    return;
+  }
+  const now = Date.now();
+  for (const item of outbox) {
+    if (tokens < 1) {
+      break;
+    }
+    if (!item.sentAt && item.notBefore <= now) {
+      transmit(item);
+      tokens -= 1;
+    }
   }
 }
+setInterval(() => {
+  tokens = Math.min(SEND_BURST, tokens + 1);
+  pump();
+}, SEND_EVERY);
 
 function newClientId() {
   if (window.crypto && crypto.randomUUID) {
@@ -137,17 +190,22 @@ function newClientId() {
 // The composer's message: queued in the outbox, and sent now if the socket
 // is open (otherwise on reconnect); it stays listed until its echo.
 function send({ handle, message }) {
+  if (ended) {
+    composer.refused(message, ended);
+    return;
+  }
   const clientId = newClientId();
   const item = {
     clientId: clientId,
     frame: { handle: handle, message: message, client_id: clientId },
     sentAt: 0,
+    notBefore: 0,
     attempts: 0,
   };
   sentHere.add(clientId);
   outbox.push(item);
   pending.add(clientId, message);
-  transmit(item);
+  pump();
 }
 
 // Gives up on a message: out of the outbox, back into the composer.
@@ -159,16 +217,38 @@ function refuse(item, explanation) {
 
 function retryLater(item, delay) {
   item.sentAt = 0;  // not in flight: the resend timer leaves it alone
-  setTimeout(() => {
-    if (outbox.includes(item)) {
-      transmit(item);
-    }
-  }, delay);
+  item.notBefore = Date.now() + delay;
+}
+
+function catchupEnded() {
+  caughtUp = true;
+  clearTimeout(endTimer);
+  pump();
+}
+
+// The server closes the room to this page for good: stop, and give back
+// whatever was not sent.
+function endFor(explanation) {
+  ended = explanation;
+  outbox.slice().forEach((item) => refuse(item, explanation));
 }
 
 function handleError(data) {
   if (data.code === "catchup_truncated") {
-    fetchMissing();
+    fetchMissing();  // from its `after`, which is where `complete` is
+    catchupEnded();
+    return;
+  }
+  if (FINAL_ERRORS.has(data.code)) {
+    endFor(explain(data));
+    return;
+  }
+  if (data.code === "not_connected") {
+    // The server lost this socket's room (its session): nothing was saved;
+    // a new socket resends it.
+    if (isOpen()) {
+      socket.close();
+    }
     return;
   }
   const item = outbox.find((candidate) => candidate.clientId === data.client_id) || null;
@@ -204,14 +284,24 @@ function connect() {
   const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
   const url = scheme + window.location.host + "/chat/" + encodeURIComponent(label) + "/?after=" + complete;
   status.connecting();
-  socket = new WebSocket(url);
+  const opened = new WebSocket(url);
+  socket = opened;
   socket.onopen = () => {
     status.connected();
     pending.setConnected(true);
     // Reset the back-off only for a socket that stays up: one the server
     // closes at once must keep backing off, not hammer it.
     stableTimer = setTimeout(() => { retryDelay = FIRST_RETRY_DELAY; }, STABLE_AFTER);
-    outbox.forEach(transmit);
+    // Everything unanswered goes again on this socket, after its catch-up
+    // ends (caught_up or catchup_truncated); no end in time: reconnect.
+    caughtUp = false;
+    tokens = SEND_BURST;
+    outbox.forEach((item) => { item.sentAt = 0; });
+    endTimer = setTimeout(() => {
+      if (socket === opened && !caughtUp) {
+        opened.close();
+      }
+    }, END_FRAME_WAIT);
   };
   socket.onmessage = (event) => {
     let data;
@@ -222,21 +312,36 @@ function connect() {
     }
     if (data.type === "message") {
       addMessage(data);
+    } else if (data.type === "caught_up") {
+      catchupEnded();
     } else if (data.type === "error") {
       handleError(data);
     } else if (data.type === "announcement") {
       showAnnouncement(data);
     } else if (data.type === "presence") {
       showPresence(data);
+      if (typeof data.head === "number" && data.head > head) {
+        head = data.head;
+        advance();
+      }
     }
   };
-  socket.onclose = () => {
+  socket.onclose = (event) => {
     socket = null;
     clearTimeout(stableTimer);
+    clearTimeout(endTimer);
+    pending.setConnected(false);
+    if (event.code >= 4400 && event.code <= 4499) {
+      endFor(ended || "This room is closed to you.");
+    }
+    if (ended) {
+      status.stopCountdown();
+      status.show("closed", ended);
+      return;
+    }
     const delay = retryDelay + Math.random() * retryDelay / 2;
     retryDelay = Math.min(retryDelay * 2, MAX_RETRY_DELAY);
     status.reconnectingIn(delay);
-    pending.setConnected(false);
     reconnectTimer = setTimeout(connect, delay);
   };
 }

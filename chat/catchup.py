@@ -10,6 +10,11 @@ rooms' live broadcasts. In a reconnect storm every socket of a Daphne asks
 for its catch-up at once, and a catch-up allowed to fill the list would
 refuse their accepts.
 
+Why not a larger reply list instead: the list is first in, first out, so
+an accept queued behind a long catch-up waits for all of it; past Daphne's
+connect timeout the handshake fails, is retried, and asks for another
+catch-up (docs/performance.md, W5).
+
 The catch-up ends with exactly one frame (docs/protocol.md): `caught_up`,
 or the error `catchup_truncated` saying where the HTTP API continues. A
 client resends its unanswered frames after it.

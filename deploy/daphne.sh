@@ -81,9 +81,15 @@ expiry=$(seconds CHANNEL_LAYER_GROUP_EXPIRY 86400)
 # reads them, and X-Forwarded-For is counted from the right; Daphne's
 # --bind/--port offer none of it. Colons in an IPv6 address are escaped for
 # the endpoint syntax.
+# Connections the kernel holds until Daphne accepts them: Twisted's 50
+# overflows when every socket of a Daphne reconnects at once, and each
+# overflowed handshake then waits on TCP's retransmit timers (1 s, 3 s, ...).
+backlog=${DAPHNE_LISTEN_BACKLOG:-1024}
+is_count "$backlog" && [ "$backlog" -ge 1 ] || die "DAPHNE_LISTEN_BACKLOG=$backlog is not a number of connections."
+
 interface=$(printf '%s' "$DAPHNE_BIND" | sed -e 's/^\[//' -e 's/\]$//' -e 's/:/\\:/g')
 
-exec "${BIN}daphne" asgi:channel_layer -e "chat:tcp:port=$port:interface=$interface" \
+exec "${BIN}daphne" asgi:channel_layer -e "chat:tcp:port=$port:interface=$interface:backlog=$backlog" \
     --ping-interval "$ping_interval" --ping-timeout "$ping_timeout" \
     --websocket_timeout "$timeout" --websocket_connect_timeout 10 \
     --access-log - "$@"

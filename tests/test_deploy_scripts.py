@@ -46,7 +46,7 @@ def refusal(script, **env):
 
 def test_daphne_n_runs_with_the_documented_flags_on_its_port(venv):
     assert daphne_argv(venv, "1", DAPHNE_PORT="9000") == [
-        "asgi:channel_layer", "-e", "chat:tcp:port=9001:interface=127.0.0.1",
+        "asgi:channel_layer", "-e", "chat:tcp:port=9001:interface=127.0.0.1:backlog=1024",
         "--ping-interval", "20", "--ping-timeout", "30",
         "--websocket_timeout", "43200", "--websocket_connect_timeout", "10",
         "--access-log", "-", "--proxy-headers",
@@ -55,21 +55,22 @@ def test_daphne_n_runs_with_the_documented_flags_on_its_port(venv):
 
 def test_daphne_escapes_an_ipv6_address_for_its_endpoint(venv):
     argv = daphne_argv(venv, DAPHNE_BIND="[::1]")
-    assert argv[1:3] == ["-e", r"chat:tcp:port=8001:interface=\:\:1"]
+    assert argv[1:3] == ["-e", r"chat:tcp:port=8001:interface=\:\:1:backlog=1024"]
 
 
 def test_operators_override_daphnes_numbers(venv):
     argv = daphne_argv(venv, "--root-path", "/chat", DAPHNE_PING_INTERVAL="10", DAPHNE_PING_TIMEOUT="15",
-                       DAPHNE_WEBSOCKET_TIMEOUT="3600", DAPHNE_PROXY_HEADERS="0")
+                       DAPHNE_WEBSOCKET_TIMEOUT="3600", DAPHNE_PROXY_HEADERS="0", DAPHNE_LISTEN_BACKLOG="4096")
     options = dict(zip(argv[1::2], argv[2::2]))
     assert options["--ping-interval"] == "10" and options["--ping-timeout"] == "15"
     assert options["--websocket_timeout"] == "3600" and options["--root-path"] == "/chat"
     assert "--proxy-headers" not in argv
+    assert argv[2].endswith(":backlog=4096")
 
 
 @pytest.mark.parametrize("name, value", [
     ("DAPHNE_PORT", "http"), ("DAPHNE_PORT", "0"), ("DAPHNE_PROXY_HEADERS", "maybe"),
-    ("DAPHNE_PING_INTERVAL", "20s"), ("DAPHNE_PING_TIMEOUT", "0"),
+    ("DAPHNE_PING_INTERVAL", "20s"), ("DAPHNE_PING_TIMEOUT", "0"), ("DAPHNE_LISTEN_BACKLOG", "0"),
     # Daphne would take 0 as "the group expiry" and -1 as "never".
     ("DAPHNE_WEBSOCKET_TIMEOUT", "0"), ("DAPHNE_WEBSOCKET_TIMEOUT", "-1"),
     ("CHANNEL_LAYER_GROUP_EXPIRY", "a day"),

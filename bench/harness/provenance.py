@@ -74,3 +74,12 @@ def machine():
     return {"nproc": os.cpu_count(), "cpu": model, "python": platform.python_version(),
             "kernel": platform.release(), "commit": commit, "server_code_modified": bool(dirty),
             "load_before": load, "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def resolve_commit(rev):
+    """The full hash of a revision (git rev-parse), for ProjectStack.commit."""
+    done = subprocess.run(["git", "-C", REPO_ROOT, "rev-parse", "--verify", rev + "^{commit}"],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit("not a commit: %s" % rev)
+    return done.stdout.strip()

@@ -6,6 +6,11 @@ The benchmark harness: one library the benchmarks share.
               as it ships, the Channels 4 peer, the bare websockets server
     measure   CPU seconds and RSS per process, from /proc
     client    the open-loop load client (asyncio + websockets)
+    chatter   a person following docs/protocol.md (resends, back-off, hole
+              fills), and the audit of what people sent against what was saved
+    churn     sockets that come and go while people chat (the soak's load)
+    inject    faults by pid: a worker, Redis, PostgreSQL, Daphne, a flood
+    stores    what a running stack holds: saved rows, sessions, Groups, Redis
     workloads W0 to W5 and the handshake, each a short scenario on the above
     report    docs/performance.md, its plots and the capacity model
 

@@ -12,13 +12,14 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import sqlite3
 import time
+import urllib.parse
 from datetime import datetime
 
 import psycopg2
 import pytest
-from asgi_redis import RedisChannelLayer
 
 from tests.support.processes import ProcessGroup, chat_environment, start_redis
 from tests.support.supervisor import ServerStack, start_supervisord, stopwaitsecs
@@ -27,7 +28,7 @@ from .conftest import assert_message_frame, wait_for
 
 pytestmark = pytest.mark.integration
 
-HELD_FOR = 3.0  # seconds the worker stays blocked after supervisord got SIGTERM
+BUSY = "socket_worker_00"  # the one program that takes chat frames (split pools)
 
 
 @pytest.fixture(scope="module")
@@ -54,22 +55,41 @@ def write_lock(database_url):
         connection.close()
 
 
-class Frames:
-    """The websocket.receive channel, through the layer's statistics."""
+class ConsumerStarts:
+    """Redis's MONITOR stream, to see a chat frame's consumer start: its
+    first step reads the socket's channel session, which lives in Redis
+    (chat/sessions.py, keys "chat-session:...")."""
 
     def __init__(self, redis_url):
-        self.layer = RedisChannelLayer(hosts=[redis_url])
-        self.sent = self.statistics()["messages_count"]
+        address = urllib.parse.urlparse(redis_url)
+        self.connection = socket.create_connection((address.hostname, address.port), timeout=10)
+        self.connection.sendall(b"MONITOR\r\n")
+        self.buffer = b""
+        assert self.line(time.monotonic() + 10) == b"+OK"
 
-    def statistics(self):
-        return self.layer.channel_statistics("websocket.receive")
+    def line(self, deadline):
+        while b"\r\n" not in self.buffer:
+            self.connection.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data = self.connection.recv(65536)
+            except socket.timeout:
+                data = None
+            if not data:
+                pytest.fail("Redis's MONITOR stream ended or stood still")
+            self.buffer += data
+        line, self.buffer = self.buffer.split(b"\r\n", 1)
+        return line
 
-    def wait_until_taken(self):
-        """The next chat frame is off the channel, in the socket worker's hands."""
-        def taken():
-            now = self.statistics()
-            return now["messages_count"] > self.sent and now["messages_pending"] == 0
-        wait_for(taken, what="a worker to take the frame")
+    def wait(self, timeout=10):
+        """Until a channel session is read: a worker is inside a consumer."""
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.line(deadline)
+            if b'"GET"' in line.upper() and b"chat-session" in line:
+                return
+
+    def close(self):
+        self.connection.close()
 
 
 def stop_times(supervisord_log):
@@ -93,23 +113,29 @@ def test_sigterm_stops_every_program_in_time_and_a_message_in_hand_is_finished(s
     alice = join(label)
     assert_message_frame(alice.say_all("alice", ["before"])[0], label, "alice", "before")
     children = supervisord.pids()
-    frames = Frames(stack.env["REDIS_URL"])
+    others = set(children) - {BUSY}
+    consumers = ConsumerStarts(stack.env["REDIS_URL"])
 
     with write_lock(stack.env["DATABASE_URL"]):
         alice.say("alice", "finish me")
-        frames.wait_until_taken()  # by the socket worker, which now waits for the lock
-        time.sleep(0.5)
+        consumers.wait()  # the socket worker is on it, and now waits for the lock
+        consumers.close()
         os.kill(supervisord.pid, signal.SIGTERM)
         stopping = time.monotonic()
-        time.sleep(HELD_FOR)
+        # supervisord stops every other program, and waits for the busy one.
+        wait_for(lambda: set(stop_times(supervisord.log())) >= others,
+                 timeout=max(stopwaitsecs(program.rsplit("_", 1)[0]) for program in others) + 5,
+                 what="supervisord to stop every program but %s" % BUSY)
         assert supervisord.process.alive(), "supervisord did not wait for the busy worker"
+        assert BUSY not in stop_times(supervisord.log()), supervisord.log()
+        held_for = time.monotonic() - stopping
     supervisord.process.popen.wait(max(stopwaitsecs("worker"), stopwaitsecs("daphne")) + 5)
     assert supervisord.process.returncode == 0, supervisord.logs()
 
     # The message in hand was finished: saved, so clients get it on reconnect.
     assert [row["message"] for row in db.messages(label)] == ["before", "finish me"]
     busy = [worker for worker in supervisord.workers if "Shutdown signal received while busy" in supervisord.log(worker)]
-    assert busy == ["socket_worker_00"], supervisord.logs()
+    assert busy == [BUSY], supervisord.logs()
 
     # Each program exited by itself (status 0: no SIGKILL) within its
     # stopwaitsecs; the busy worker only once its message was done.
@@ -118,8 +144,7 @@ def test_sigterm_stops_every_program_in_time_and_a_message_in_hand_is_finished(s
     for program, (seconds, how) in stops.items():
         assert how == "exit status 0", (program, how)
         assert seconds <= stopwaitsecs(program.rsplit("_", 1)[0]), (program, seconds)
-    for worker in busy:
-        assert stops[worker][0] >= HELD_FOR - 0.5, (worker, stops[worker])
+    assert stops[BUSY][0] >= held_for - 0.5, (stops[BUSY], held_for)  # only once the lock was released
     for pid in children.values():
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)

@@ -10,7 +10,7 @@ from unittest import mock
 
 from channels import Channel
 from channels.sessions import enforce_ordering, session_for_reply_channel
-from channels.test import ChannelTestCase, WSClient, apply_routes
+from channels.test import ChannelTestCase, Client, WSClient, apply_routes
 from channels.routing import route
 from django.conf import settings
 from django.contrib.sessions.models import Session
@@ -22,6 +22,12 @@ from django.utils import timezone
 from chat.models import Message, Room
 from chat.background import BACKGROUND_CHANNEL
 from proj.layers import RETRY_AFTER_KEY
+
+
+def reply_of(client):
+    """The next reply-channel message of a WSClient, whole (its receive()
+    returns only the text of one that has text)."""
+    return Client.receive(client)
 
 
 def room_path(label, query=""):
@@ -84,10 +90,20 @@ class ConnectTests(ConsumerTestCase):
         client = self.connect()  # consume() asserts {"accept": True}
         self.assertEqual(self.frames(client), [])
 
-    def test_socket_to_unknown_room_is_rejected(self):
+    def assert_refused_for_good(self, client, code, close_code):
+        """Accepted only to hear why, then closed with the code's close code
+        (docs/protocol.md, Handshake): nothing else reaches the socket."""
+        self.assertEqual(client.receive(json=False), {"accept": True})
+        reply = reply_of(client)
+        self.assertEqual(reply["close"], close_code)
+        self.assertEqual(json.loads(reply["text"])["code"], code)
+        self.assertIsNone(client.receive(json=False))
+
+    def test_socket_to_unknown_room_is_refused_for_good(self):
         client = WSClient(ordered=True)
         client.send_and_consume("websocket.connect", path=room_path("nowhere"), check_accept=False)
-        self.assertEqual(client.receive(json=False), {"close": True})
+        self.assert_refused_for_good(client, "room_not_found", 4404)
+        self.assertFalse(self.room.websocket_group.channel_layer.group_channels(self.room.websocket_group.name))
 
     @override_settings(ALLOWED_HOSTS=["chat.example"])
     def test_a_page_of_another_site_is_refused_and_leaves_no_session(self):
@@ -97,7 +113,11 @@ class ConnectTests(ConsumerTestCase):
             if origin is not None:
                 client.set_header("origin", origin.encode())
             client.send_and_consume("websocket.connect", path=room_path("lobby"), check_accept=False)
-            self.assertEqual(client.receive(json=False), {"accept": True} if accepted else {"close": True}, origin)
+            if accepted:
+                self.assertEqual(client.receive(json=False), {"accept": True}, origin)
+                self.assertIsNone(client.receive(json=False))
+            else:
+                self.assert_refused_for_good(client, "origin_not_allowed", 4406)
             client.send_and_consume("websocket.disconnect", path=room_path("lobby"))
         self.assertFalse(Session.objects.exists())
 
@@ -385,8 +405,9 @@ class DisconnectTests(ConsumerTestCase):
     def test_a_refused_socket_leaves_no_session_behind(self):
         client = WSClient(ordered=True)
         client.send_and_consume("websocket.connect", path=room_path("nowhere"), check_accept=False)
-        self.assertEqual(client.receive(json=False), {"close": True})
-        client.send_and_consume("websocket.disconnect", {"code": 1006}, path=room_path("nowhere"))
+        self.assertEqual(client.receive(json=False), {"accept": True})
+        self.assertEqual(reply_of(client)["close"], 4404)
+        client.send_and_consume("websocket.disconnect", {"code": 4404}, path=room_path("nowhere"))
         self.assertFalse(Session.objects.exists())
 
     def test_a_disconnect_after_the_pruner_ended_the_socket_leaves_nothing(self):

@@ -11,6 +11,7 @@ import websocket
 
 from .actors import Browser, room_with_access, signed_up
 from .conftest import assert_message_frame, chat_path
+from .test_handshake import assert_turned_away
 
 pytestmark = pytest.mark.integration
 
@@ -50,9 +51,11 @@ def test_a_session_key_in_the_query_is_refused(stack, new_room):
     browser, _ = signed_up(stack)
     label = new_room("session-key")
     session_key = next(c.value for c in browser.cookies if c.name == "sessionid")
-    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
-        websocket.create_connection(stack.ws_url(chat_path(label) + "?session_key=" + session_key), timeout=10)
-    assert refused.value.status_code == 403
+    ws = websocket.create_connection(stack.ws_url(chat_path(label) + "?session_key=" + session_key), timeout=10)
+    try:
+        assert_turned_away(ws, "session_key_refused", 4400)
+    finally:
+        ws.close()
 
 
 def test_sign_out_is_a_post(stack):

@@ -32,6 +32,7 @@ per-address budgets). No socket here sends more than about 150 frames in
 all, over some 15 seconds, so a `rate_limited` answer or a 1013 close is
 a failure.
 """
+import ast
 import json
 import os
 import random
@@ -749,6 +750,9 @@ class FuzzRun:
             if status is None:
                 return  # dropped, where that is allowed
             klass = "101" if status == 101 else "403" if status == 403 else "4xx" if 400 <= status < 500 else None
+            if klass == "101" and "101" not in allowed and "not_found" in allowed:
+                self.check_not_found(what, reader)
+                return
             if klass is None or klass not in allowed:
                 self.problem("handshake", "%s: HTTP %s, expected %s" % (what, status, "/".join(sorted(allowed))))
                 return
@@ -757,6 +761,19 @@ class FuzzRun:
         finally:
             if reader is not None:
                 reader.close()
+
+    def check_not_found(self, what, reader):
+        """Accepted only to hear room_not_found, then closed with 4404."""
+        deadline = time.monotonic() + 10
+        kind, frame = reader.next_json(deadline)
+        if kind != "json" or frame.get("code") != "room_not_found":
+            self.problem("handshake", "%s: expected room_not_found, got %s %r" % (what, kind, frame))
+            return
+        kind, closing = reader.next_json(deadline)
+        if kind != "closed" or not closing.startswith("close frame ") or \
+                ast.literal_eval(closing[len("close frame "):])[:2] != struct.pack("!H", 4404):
+            self.problem("handshake", "%s: after room_not_found expected the close 4404, got %s %r" % (
+                what, kind, closing))
 
     def check_after(self, what, target, query_known, reader, history):
         """An accepted socket gets the catch-up `?after=` asks for, or invalid_after."""
@@ -932,7 +949,8 @@ PATH_KINDS = 16
 def handshake_target(rng, rooms, port, kind=None, query=False):
     """(raw request target, the answers it may get, whether the query's
     meaning is clear): "101" accepted, "403" refused, "4xx" another client
-    error, "dropped" closed without an answer. `query`: the query string to
+    error, "dropped" closed without an answer, "not_found" accepted only to
+    be told room_not_found and closed with 4404 (a label no room has). `query`: the query string to
     use, None for none, False to draw one."""
     room = rng.choice(rooms)
     ascii_room = urllib.parse.quote(room)
@@ -966,7 +984,7 @@ def handshake_target(rng, rooms, port, kind=None, query=False):
         return path.encode("utf-8"), {"4xx"}, True  # raw non-ASCII bytes: refused before routing
     elif kind == 8:
         label = rng.choice(["☃", "😀", "Ж" * 5 + missing, "中文-" + missing, "a\u0301b", "\u200b" + missing])
-        path, allowed = "/chat/%s/" % urllib.parse.quote(label), refused
+        path, allowed = "/chat/%s/" % urllib.parse.quote(label), {"not_found"} if LABEL.fullmatch(label) else refused
     elif kind == 9:
         path = rng.choice(["/chat/%FF%FE/", "/chat/%00/", "/chat/%/", "/chat/%zz/", "/chat/%C3/", "/chat/%%%/",
                            "/chat/%s%%00/" % ascii_room, "/chat/%s%%20/" % ascii_room])
@@ -980,7 +998,7 @@ def handshake_target(rng, rooms, port, kind=None, query=False):
     elif kind == 11:
         path, allowed = "/chat/%s/#fragment" % ascii_room, {"4xx"}
     elif kind == 12:
-        path, allowed = "/chat/%s/" % missing, {"403"}
+        path, allowed = "/chat/%s/" % missing, {"not_found"}
     elif kind == 13:
         path, allowed = "/chat/%s/ /x" % ascii_room, {"4xx"}  # a space splits the request line
     elif kind == 14:
@@ -990,7 +1008,10 @@ def handshake_target(rng, rooms, port, kind=None, query=False):
         decoded = urllib.parse.unquote(path)
         found = re.fullmatch(r"/chat/([^/]+)/", decoded)
         accepted = found and LABEL.fullmatch(found.group(1)) and found.group(1) in rooms
-        allowed = {"101", "403", "4xx"} if accepted or ";" in path else refused
+        if accepted or ";" in path:
+            allowed = {"101", "403", "4xx"}
+        else:  # a label no room has, or no route
+            allowed = refused | ({"not_found"} if found and LABEL.fullmatch(found.group(1)) else set())
     else:
         path, allowed = "/chat/%s/" % ascii_room, {"101"}
     if query is False:

@@ -110,7 +110,7 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] in ("django.db.backends.postgresql", "django.db.backends.postgresql_psycopg2"):
-    # Django 2.2's backend with the psycopg2 2.9 fix (proj/postgresql/base.py).
+    # Django 2.2's backend, mended for psycopg2 2.9 (why: proj/postgresql/base.py).
     DATABASES["default"]["ENGINE"] = "proj.postgresql"
     # libpq's own default, "prefer", takes an unencrypted connection from
     # whoever answers; verify-full checks the server (docs/deployment.md).
@@ -155,12 +155,8 @@ if REDIS_URLS:
                 # before that (deploy/daphne.sh, --websocket_timeout).
                 "group_expiry": env_int("CHANNEL_LAYER_GROUP_EXPIRY", 86400),
                 "capacity": env_int("CHANNEL_LAYER_CAPACITY", 100),
-                # Daphne 1.4 gives each process ONE reply list,
-                # "daphne.response.<process id>!", shared by all its sockets
-                # and HTTP responses. A Group.send to a room writes one
-                # message per socket into it, and asgi_redis drops what does
-                # not fit, silently: the stock capacity of 100 would cut a
-                # broadcast to a room with 100+ sockets on one Daphne.
+                # One Daphne's reply list, shared by all its sockets: why
+                # 10000, README's CHANNEL_LAYER_REPLY_CAPACITY row.
                 "channel_capacity": {
                     "daphne.response.*": env_int("CHANNEL_LAYER_REPLY_CAPACITY", 10000),
                     # Every socket's frames share this one channel: when it is

@@ -1,8 +1,16 @@
 """
-psycopg2 2.9 hands a cursor's tzinfo_factory a timedelta where 2.8 handed
-minutes, so Django 2.2's check `offset != 0` fails on every timestamptz:
-"database connection isn't set to UTC" (psycopg2 issue 1293; Django 3.1
-fixed it, 2.2 never got the fix). Only the factory changes here.
+Django 2.2's PostgreSQL backend, mended for psycopg2 2.9. This is the one
+place that says why.
+
+psycopg2 2.8, the last line Django 2.2 was made for, builds on Python 3.11
+but fails at import; 2.9 is the first that runs there. 2.9 hands a
+cursor's tzinfo_factory a timedelta where 2.8 handed minutes, so Django
+2.2's check `offset != 0` fails on every timestamptz: "database connection
+isn't set to UTC" (psycopg2 issue 1293; Django 3.1 fixed it, 2.2 never got
+the fix). Only the factory changes here, through Django's own extension
+point, a backend named in ENGINE: nothing in site-packages is patched.
+tests/test_postgresql.py runs the stock backend (it fails) and this one
+against a private server.
 """
 import datetime
 

@@ -404,6 +404,9 @@ def capacity_section(doc, data):
             "read it as the order of magnitude, and re-measure where it matters.", "")
 
 
+ANALYSIS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "results", "analysis.md")
+
+
 def write(data, path):
     docs_dir = os.path.dirname(path)
     meta = data.get("meta", {})
@@ -451,6 +454,10 @@ def write(data, path):
             "")
 
     targets(doc, data)
+    if os.path.exists(ANALYSIS):
+        # The reading of the figures: written by hand after a run, kept beside its results.
+        with open(ANALYSIS) as handle:
+            doc.add(handle.read().strip(), "")
 
     doc.add("## W0: the latency floor (1 room × 2 sockets, 5 messages/s)", "")
     r = side_by_side(doc, data, "sqlite", "w0", STEP_METRICS)
@@ -495,6 +502,11 @@ def write(data, path):
          / 2.0 ** 20, 1),
         ("idle CPU of the whole stack (% of one core)", lambda r: r["idle_core_percent"], 2),
         ("still open at the end", lambda r: r["still_open"], 0)])
+    w4 = get(data, "project", "sqlite", "w4")
+    if w4:
+        doc.add("This project's idle CPU by process (%% of one core): %s." % ", ".join(
+            "%s %s" % (role, num(100.0 * seconds / w4["idle_seconds"], 2))
+            for role, seconds in sorted(w4["idle_cpu"].items(), key=lambda item: -item[1]) if role != "client"), "")
 
     for database in ("sqlite", "postgresql"):
         result = any_result(data, database, "w5")
@@ -517,6 +529,8 @@ def write(data, path):
             ("until the last is caught up (s)", lambda r: r["all_caught_up_s"], 2),
             ("median caught up (s)", lambda r: r["caught_p50_s"], 2),
             ("handshakes failed (each retried with chat.js's back-off)", lambda r: r["failures"], 0),
+            ("catch-ups cut short (catchup_truncated), the rest fetched over HTTP",
+             lambda r: r.get("fetched_over_http", 0), 0),
             ("error frames during the storm", lambda r: sum(r["storm_errors"].values()), 0),
             ("sockets closed by the server during the storm", lambda r: sum(r["storm_closed"].values()), 0),
             ("server CPU s of the storm", lambda r: sum(v for k, v in r["cpu"].items() if k != "client"), 2)])

@@ -22,5 +22,7 @@ channel_layer = channels.asgi.get_channel_layer()
 if channel_layers["default"].local_only():
     raise ImproperlyConfigured(IN_MEMORY_LAYER_REFUSAL)
 
-# Per-socket and per-address budgets on what clients send (proj/layers.py).
-channel_layer.meter_clients()
+# This process is the interface server: the layer's Daphne-only jobs
+# (budgets, busy answers, disconnects, restart detection, the socket
+# registry, garbage collection) run here and nowhere else (interface/).
+channel_layer.act_as_interface_server()

@@ -58,7 +58,7 @@ def send_catchup(reply_channel, room, after_id):
 
 def send_while_room(reply_channel, frames):
     """Send the frames in order while the reply list is under CATCHUP_SHARE
-    of its capacity; returns how many went. Redis (proj/layers.py) checks
+    of its capacity; returns how many went. Redis (redis_layer/layer.py) checks
     in one call; another layer (runserver's in-memory one) up to its
     capacity."""
     layer = reply_channel.channel_layer

@@ -45,7 +45,7 @@ from chat.notifications import queue_mentions
 from chat.origins import origin_allowed
 from chat.sessions import ends_channel_session
 from chat.wire import text_frame
-from proj.layers import RETRY_AFTER_KEY
+from redis_layer.layer import RETRY_AFTER_KEY
 
 log = logging.getLogger(__name__)
 

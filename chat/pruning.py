@@ -1,7 +1,7 @@
 """
 Every worker process runs a pruner thread: every PRUNE_EVERY seconds one of
 them (a lock in Redis picks it) drops the Group memberships of sockets gone
-without a disconnect (proj/socket_registry.py says how those are found),
+without a disconnect (redis_layer/socket_registry.py says how those are found),
 and deletes those sockets' channel sessions and presence, as their
 disconnect would have. The same pass removes public rooms that a visit
 made a day ago and nobody wrote in (Room.objects.unused).
@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from chat import presence
 from chat.models import Room
-from proj import socket_registry
+from redis_layer import socket_registry
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ CHANNEL_SESSION_ENGINE names this module. With Redis they live in Redis
 (the cache named by SESSION_CACHE_ALIAS, proj/settings.py): every frame
 loads and saves its session, which costs several times less than in PostgreSQL
 (bench/results/channel_sessions.txt), and a socket's state is worth no more than
-the socket, which a Redis restart closes anyway (proj/layers.py). Without
+the socket, which a Redis restart closes anyway (interface/disconnects.py). Without
 Redis (runserver), in the database.
 
 A session lives as long as its socket: `ends_channel_session` deletes it

@@ -16,11 +16,11 @@
 # Flags, chosen on purpose (a variable overrides each number):
 #   --proxy-headers (DAPHNE_PROXY_HEADERS=1)  the client's address and scheme
 #       come from nginx's or Heroku's X-Forwarded-For/-Proto: what the access
-#       log shows and the per-address budgets (proj/layers.py) count. The
+#       log shows and the per-address budgets (interface/budgets.py) count. The
 #       chat: endpoint takes the entry DAPHNE_TRUSTED_PROXIES (1) from the
 #       right, the one the nearest proxy wrote (nginx.conf sets one; Heroku's
 #       router appends one to what the client sent), not Daphne's first one,
-#       which the client writes (proj/daphne_http.py). Right only while the
+#       which the client writes (interface/http_request.py). Right only while the
 #       proxies alone reach Daphne: keep DAPHNE_BIND on loopback.
 #   --ping-interval 20 --ping-timeout 30 (DAPHNE_PING_INTERVAL,
 #       DAPHNE_PING_TIMEOUT)  an idle socket is pinged every 20 s and dropped
@@ -41,7 +41,7 @@
 #       then 503), no --root-path (nginx.conf serves the site at /; pass
 #       --root-path as an argument if a proxy mounts it under a prefix), and
 #       no --force-sync: the layer offers Daphne's Twisted mode (replies read
-#       as they arrive, proj/twisted_receive.py); --force-sync would poll it
+#       as they arrive, interface/twisted_receive.py); --force-sync would poll it
 #       instead, sleeping 50 ms whenever nothing was there.
 set -eu
 DEPLOY_DIR=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
@@ -63,7 +63,7 @@ case "${DAPHNE_PROXY_HEADERS:-1}" in
     0 | false | no | off) ;;
     *) die "DAPHNE_PROXY_HEADERS=$DAPHNE_PROXY_HEADERS is not a boolean; use 1 or 0." ;;
 esac
-# Read by the chat: endpoint (proj/daphne_endpoint.py); checked here first.
+# Read by the chat: endpoint (interface/endpoint.py); checked here first.
 trusted_proxies=${DAPHNE_TRUSTED_PROXIES:-1}
 is_count "$trusted_proxies" || die "DAPHNE_TRUSTED_PROXIES=$trusted_proxies is not a number of proxies (0 or more)."
 export DAPHNE_TRUSTED_PROXIES="$trusted_proxies"
@@ -75,7 +75,7 @@ timeout=$(seconds DAPHNE_WEBSOCKET_TIMEOUT 43200)
 expiry=$(seconds CHANNEL_LAYER_GROUP_EXPIRY 86400)
 [ "$timeout" -lt "$expiry" ] || die "DAPHNE_WEBSOCKET_TIMEOUT=$timeout must be below CHANNEL_LAYER_GROUP_EXPIRY=$expiry: a socket open longer than its Group membership hears nothing."
 
-# The listening socket, as a Twisted endpoint wrapped in proj/daphne_endpoint.py
+# The listening socket, as a Twisted endpoint wrapped in interface/endpoint.py
 # so that frames over CHAT_MAX_FRAME_SIZE (autobahn, close code 1009) and
 # request bodies over CHAT_MAX_REQUEST_BODY (413) are refused before Daphne
 # reads them, and X-Forwarded-For is counted from the right; Daphne's

@@ -136,9 +136,10 @@ RECEIVE_CAPACITY = env_int("CHANNEL_LAYER_RECEIVE_CAPACITY", 2000)
 if REDIS_URLS:
     CHANNEL_LAYERS = {
         "default": {
-            # asgi_redis's layer, with per-socket and per-address limits on
-            # what Daphne sends to workers (proj/layers.py); 0 turns one off.
-            "BACKEND": "proj.layers.ChatChannelLayer",
+            # redis_layer's layer (asgi_redis's, fewer round trips) in every
+            # process; in Daphne alone also per-socket and per-address limits
+            # on what clients send (interface/layer.py); 0 turns one off.
+            "BACKEND": "interface.layer.ChatChannelLayer",
             "CONFIG": {
                 "hosts": REDIS_CLIENT_URLS,
                 "connection_kwargs": REDIS_CONNECTION_KWARGS,
@@ -248,11 +249,11 @@ WHITENOISE_USE_FINDERS = DEBUG
 CHAT_HISTORY_ON_PAGE = 50
 CHAT_CATCHUP_LIMIT = env_int("CHAT_CATCHUP_LIMIT", 100)
 # Bytes of one HTTP request body; Daphne answers 413 to a larger one before
-# reading it (proj/daphne_http.py), nginx.conf's client_max_body_size by
+# reading it (interface/http_request.py), nginx.conf's client_max_body_size by
 # default; 0: any size.
 CHAT_MAX_REQUEST_BODY = env_int("CHAT_MAX_REQUEST_BODY", 1024 * 1024)
 # HTTP requests one client address may make, checked in Daphne
-# (proj/daphne_http.py): n in the period, refilled evenly; 0 turns one off.
+# (interface/http_request.py): n in the period, refilled evenly; 0 turns one off.
 # {kind: (requests a second, burst)}.
 def _per(name, default, seconds):
     count = env_int(name, default)
@@ -291,8 +292,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "chat": {"level": os.environ.get("DJANGO_LOG_LEVEL", "INFO"), "propagate": True},
-        # The channel layer's budgets and Redis restarts, the socket registry.
-        "proj": {"level": os.environ.get("DJANGO_LOG_LEVEL", "INFO"), "propagate": True},
+        # Daphne's budgets and Redis restarts; the layer and the socket registry.
+        "interface": {"level": os.environ.get("DJANGO_LOG_LEVEL", "INFO"), "propagate": True},
+        "redis_layer": {"level": os.environ.get("DJANGO_LOG_LEVEL", "INFO"), "propagate": True},
         "django": {"level": "INFO", "propagate": True},
         "channels": {"level": "INFO", "propagate": True},
     },

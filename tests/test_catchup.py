@@ -8,7 +8,7 @@ from channels import Channel
 
 from chat.catchup import send_catchup
 from chat.models import Room
-from proj.layers import ChatChannelLayer
+from interface.layer import ChatChannelLayer
 from tests.support.processes import ProcessGroup, start_redis
 
 CAPACITY = 20

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from chat.models import Message, Room
 from chat.background import BACKGROUND_CHANNEL
-from proj.layers import RETRY_AFTER_KEY
+from redis_layer.layer import RETRY_AFTER_KEY
 
 
 def reply_of(client):

@@ -1,8 +1,8 @@
 """
-The `chat:` Twisted endpoint Daphne listens on (proj/daphne_endpoint.py):
+The `chat:` Twisted endpoint Daphne listens on (interface/endpoint.py):
 found as a plugin, wrapping the endpoint after `chat:`, setting autobahn's
 frame limits on Daphne's WebSocket factory, and making each request a
-proj.daphne_http.GuardedRequest (the body cap, the forwarded address),
+interface.http_request.GuardedRequest (the body cap, the forwarded address),
 here driven with raw bytes through Daphne's own HTTPFactory.
 """
 import pytest
@@ -14,7 +14,7 @@ from twisted.internet.endpoints import TCP4ServerEndpoint, serverFromString
 from twisted.internet.protocol import Factory
 from twisted.internet.testing import StringTransport
 
-from proj.daphne_endpoint import ChatEndpoint
+from interface.endpoint import ChatEndpoint
 
 LAYERS = {"default": {"BACKEND": "asgiref.inmemory.ChannelLayer", "ROUTING": "routing.channel_routing",
                       "CONFIG": {"max_frame_size": 1234}}}
@@ -290,7 +290,7 @@ def test_the_access_log_escapes_what_a_client_put_in_a_path():
 # --------------------------------------------------------------------------
 # Per-address HTTP budgets
 
-from proj.daphne_http import AddressBudgets, budget_kind  # noqa: E402
+from interface.http_request import AddressBudgets, budget_kind  # noqa: E402
 
 
 @pytest.mark.parametrize("method, path, kind", [

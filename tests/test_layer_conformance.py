@@ -16,8 +16,8 @@ from asgiref import conformance
 from asgiref.inmemory import ChannelLayer as InMemoryChannelLayer
 from twisted.python.failure import Failure
 
-from proj.layers import ChatChannelLayer
-from proj.twisted_receive import TwistedReceiver
+from interface.layer import ChatChannelLayer
+from interface.twisted_receive import TwistedReceiver
 from tests.support.processes import ModuleRedis
 
 _redis = ModuleRedis("conformance-")
@@ -87,13 +87,13 @@ class RedisLayerConformanceTests(conformance.ConformanceTestCase):
 
 
 class ChatLayerConformanceTests(RedisLayerConformanceTests):
-    """The project's subclass (proj/layers.py), metering as in Daphne."""
+    """The project's layer (interface/layer.py), acting as in Daphne."""
     layer_class = ChatChannelLayer
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.channel_layer.meter_clients()
+        cls.channel_layer.act_as_interface_server()
 
 
 class ChatLayerTwistedConformanceTests(ChatLayerConformanceTests):

@@ -1,4 +1,4 @@
-"""The budgets proj.layers.ChatChannelLayer keeps in Daphne's process,
+"""The budgets interface.layer.ChatChannelLayer keeps in Daphne's process,
 its Twisted mode, and its Redis calls."""
 import json
 import time
@@ -6,9 +6,10 @@ import time
 import pytest
 import redis
 
-from proj import socket_registry
-from proj.layers import RETRY_AFTER_KEY, ChatChannelLayer
-from proj.twisted_receive import TwistedReceiver
+from redis_layer import socket_registry
+from interface.layer import ChatChannelLayer
+from redis_layer.layer import RETRY_AFTER_KEY
+from interface.twisted_receive import TwistedReceiver
 from tests.support.processes import ProcessGroup, start_redis
 from tests.test_layer_conformance import PumpedReactor
 
@@ -39,7 +40,7 @@ def layer(redis_url, clock):
         config = dict(frame_rate=2, frame_burst=3, address_frame_rate=0, connect_rate=0, max_frame_size=100)
         config.update(limits)
         made = ChatChannelLayer(hosts=[redis_url], clock=clock, **config)
-        made.meter_clients()
+        made.act_as_interface_server()
         made.flush()
         return made
     return make
@@ -228,7 +229,7 @@ def test_after_a_redis_restart_only_sockets_from_before_the_outage_are_closed(la
 
 def test_daphne_collects_its_garbage_every_half_minute(layer, clock, monkeypatch):
     collections = []
-    monkeypatch.setattr("proj.layers.gc.collect", lambda: collections.append(clock.now))
+    monkeypatch.setattr("interface.collection.gc.collect", lambda: collections.append(clock.now))
     chat = layer()
     chat.receive(["daphne.response.x!"])
     assert collections == []
@@ -247,15 +248,15 @@ def test_a_broadcast_to_a_full_reply_channel_is_logged_not_dropped_in_silence(re
     for member in members:
         worker.group_add("chat.room.1", member)
     worker.send("daphne.response.full!x", {"text": "fills it"})
-    with caplog.at_level("WARNING", logger="proj.layers"):
+    with caplog.at_level("WARNING", logger="redis_layer.layer"):
         worker.send_group("chat.room.1", {"text": "hello"})
-    [record] = [r for r in caplog.records if r.name == "proj.layers"]
+    [record] = [r for r in caplog.records if r.name == "redis_layer.layer"]
     assert "Group chat.room.1: 2 member(s) not sent this message" in record.getMessage()
     channel, message = worker.receive(["daphne.response.roomy!"])
     assert (channel, message) == ("daphne.response.roomy!c", {"text": "hello"})
 
 
-# Daphne's Twisted mode (proj/twisted_receive.py) and the layer's own
+# Daphne's Twisted mode (interface/twisted_receive.py) and the layer's own
 # Redis calls. PumpedReactor runs, in the test's thread, what the
 # receiving thread hands to the reactor.
 
@@ -336,9 +337,9 @@ def test_in_twisted_mode_an_outage_then_a_restart_closes_the_sockets_from_before
 _STOPPING_DAPHNE = """
 import os, signal, sys, time
 from twisted.internet import reactor
-from proj.layers import ChatChannelLayer
+from interface.layer import ChatChannelLayer
 layer = ChatChannelLayer(hosts=[sys.argv[1]])
-layer.meter_clients()
+layer.act_as_interface_server()
 layer.twisted_receiver.BLOCK = 60  # a read that would hold the process a minute
 reactor.callLater(0, layer.receive_twisted, ["daphne.response.stopping!"])
 reactor.callLater(0.5, os.kill, os.getpid(), signal.SIGTERM)
@@ -378,9 +379,9 @@ def test_a_group_send_is_one_script_call_a_shard_and_reaches_members_on_every_sh
         assert got[2] == (None, None)
     # Each process channel holds 2: the next broadcast fits, the one after it is refused and logged.
     worker.send_group("chat.room.1", {"text": "again"})
-    with caplog.at_level("WARNING", logger="proj.layers"):
+    with caplog.at_level("WARNING", logger="redis_layer.layer"):
         worker.send_group("chat.room.1", {"text": "too much"})
-    [record] = [r for r in caplog.records if r.name == "proj.layers"]
+    [record] = [r for r in caplog.records if r.name == "redis_layer.layer"]
     assert "Group chat.room.1: 12 member(s) not sent this message" in record.getMessage()
 
 
@@ -401,7 +402,7 @@ def test_a_send_counts_its_statistics_as_asgi_redis_does(layer):
 ])
 def test_a_broadcast_packed_once_unpacks_as_asgi_redis_packs_each_copy(message, redis_url):
     import msgpack
-    from proj.layers import _ProcessChannelPacker
+    from redis_layer.packing import _ProcessChannelPacker
     chat = ChatChannelLayer(hosts=[redis_url])
     packed = _ProcessChannelPacker(message)("daphne.response.abc!xyz")
     assert msgpack.unpackb(packed, encoding="utf8") == chat.deserialize(chat.serialize(
@@ -411,7 +412,7 @@ def test_a_broadcast_packed_once_unpacks_as_asgi_redis_packs_each_copy(message, 
 @pytest.mark.parametrize("size", [0, 31, 32, 255, 256, 65535, 65536])
 def test_a_channel_name_is_packed_as_msgpack_packs_it(size):
     import msgpack
-    from proj.layers import _packed_str
+    from redis_layer.packing import _packed_str
     text = "é" * (size // 2) + "x" * (size % 2)
     assert _packed_str(text) == msgpack.packb(text, use_bin_type=True)
 
@@ -426,9 +427,9 @@ def test_a_group_send_refuses_exactly_the_members_whose_list_is_full_and_counts_
     for socket in range(3):
         for process in ("roomy", "tight", "other"):
             worker.group_add("chat.room.9", "daphne.response.%s!s%d" % (process, socket))
-    with caplog.at_level("WARNING", logger="proj.layers"):
+    with caplog.at_level("WARNING", logger="redis_layer.layer"):
         worker.send_group("chat.room.9", {"text": "hello"})
-    [record] = [r for r in caplog.records if r.name == "proj.layers"]
+    [record] = [r for r in caplog.records if r.name == "redis_layer.layer"]
     assert "Group chat.room.9: 2 member(s) not sent this message" in record.getMessage()
     tight = [worker.receive(["daphne.response.tight!"]) for _ in range(4)]
     assert [message["text"] for _, message in tight[:3]] == ["one", "two", "hello"]
@@ -442,7 +443,7 @@ def test_a_group_send_refuses_exactly_the_members_whose_list_is_full_and_counts_
 def test_a_full_receive_channel_answers_busy_keeps_the_socket_and_renumbers_its_later_frames(redis_url, clock):
     chat = ChatChannelLayer(hosts=[redis_url], clock=clock, frame_rate=0, connect_rate=0,
                             channel_capacity={"websocket.receive": 2})
-    chat.meter_clients()
+    chat.act_as_interface_server()
     chat.flush()
     connect(chat, "daphne.response.x!busy")
     for order in (1, 2):

@@ -71,7 +71,7 @@ def test_development_needs_only_debug_on():
 
 def test_redis_url_selects_the_redis_layer():
     seen = settings_with(REDIS_URL="redis://127.0.0.1:6390/2")
-    assert seen["layer"] == "proj.layers.ChatChannelLayer"
+    assert seen["layer"] == "interface.layer.ChatChannelLayer"
     assert seen["hosts_redis"] == ["redis://127.0.0.1:6390/2"]
 
 

@@ -1,11 +1,11 @@
 """
-proj/socket_registry.py against a private redis-server: which Group
+redis_layer/socket_registry.py against a private redis-server: which Group
 members prune() drops, and which it must keep.
 """
 import pytest
 
-from proj import socket_registry
-from proj.layers import ChatChannelLayer
+from redis_layer import socket_registry
+from interface.layer import ChatChannelLayer
 from tests.test_layers import redis_url  # noqa: F401 (a fixture)
 
 NOW = 1_000_000.0

@@ -538,7 +538,7 @@ def write(data, path):
     doc.add("## The floor: redis-benchmark", "")
     if bench_:
         doc.add("The Redis commands one channel-layer hop of the stock asgi_redis 1.4.3 makes (its Group send "
-                "repeats the first two per member; the project's layer, proj/layers.py, may do less), against a "
+                "repeats the first two per member; the project's layer, redis_layer/layer.py, may do less), against a "
                 "private redis-server:", "")
         doc.table(["command", "µs per call, 1 client", "calls/s, 1 client", "calls/s, 50 clients"],
                   [[row["command"], num(row["us_per_call_c1"], 1), num(row["rps_c1"], 0), num(row["rps_c50"], 0)]

@@ -153,7 +153,7 @@ class Stack:
         return self.group.logs(lines) if self.group else ""
 
     # What the project's layer logs when a full reply channel refuses a Group send
-    # (proj/layers.py): issue 13 counts each missed member as a dropped delivery.
+    # (redis_layer/layer.py): issue 13 counts each missed member as a dropped delivery.
     DROP_LINE = re.compile(rb"(\d+) member\(s\) not sent")
 
     def broadcast_drops(self):

@@ -1,6 +1,6 @@
 """
 One client cannot hurt the others: a socket that floods, and keeps
-reconnecting to flood again, is closed by Daphne (proj/layers.py) while
+reconnecting to flood again, is closed by Daphne (interface/budgets.py) while
 the bystanders in its room stay connected and receive every message.
 Clients are told apart by X-Forwarded-For, as behind nginx.
 """

@@ -1,5 +1,5 @@
 """
-Daphne's own guards (proj/daphne_http.py, installed by the chat: endpoint),
+Daphne's own guards (interface/http_request.py, installed by the chat: endpoint),
 over real sockets to a real Daphne as deploy/daphne.sh starts it, with
 nothing in front, as the Procfile's `web` behind Heroku's router:
 
@@ -8,7 +8,7 @@ nothing in front, as the Procfile's `web` behind Heroku's router:
   Redis never receives it; a body within the cap still reaches a worker;
 - a client that writes its own X-Forwarded-For entries ahead of the one
   the router appends is still held to its real address's budgets (the
-  shipped CHAT_ADDRESS_CONNECT_RATE/BURST, proj/layers.py), and cannot
+  shipped CHAT_ADDRESS_CONNECT_RATE/BURST, interface/budgets.py), and cannot
   spend another address's.
 """
 import base64

@@ -1,6 +1,6 @@
 """
 A frame over CHAT_MAX_FRAME_SIZE (65536 bytes) is refused by Daphne as it
-reads the frame's header (proj/daphne_endpoint.py: autobahn's limit, close
+reads the frame's header (interface/endpoint.py: autobahn's limit, close
 code 1009), so it never reaches Redis or a worker; a frame within the
 limit still reaches a worker, which answers it with an error frame.
 """

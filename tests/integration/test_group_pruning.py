@@ -2,10 +2,10 @@
 A Group membership does not outlive its socket, even when no
 websocket.disconnect ever reaches a worker:
 - a socket Daphne closes for flooding (Daphne sends no disconnect for it;
-  proj/layers.py sends one in its stead): gone at once;
+  interface/disconnects.py sends one in its stead): gone at once;
 - a socket whose disconnect expired in Redis while every worker was down,
   and the sockets of a Daphne killed with SIGKILL: dropped by the workers'
-  pruner (proj/socket_registry.py, chat/pruning.py) within the bound the
+  pruner (redis_layer/socket_registry.py, chat/pruning.py) within the bound the
   docs state, 45 s;
 and the pruner never drops a live socket. Sockets gone also lose their
 channel sessions and leave the room's presence (runpresence). And hundreds

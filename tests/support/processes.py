@@ -504,7 +504,7 @@ _SERVICE_VARIABLES = {"VENV"}
 
 
 # Every test client comes from 127.0.0.1 and tests send bursts no person
-# could: the shipped budgets (proj/layers.py) would refuse them. Tests of the
+# could: the shipped budgets (interface/budgets.py) would refuse them. Tests of the
 # budgets themselves pass shipped_budgets=True.
 TEST_BUDGETS = {
     "CHAT_ADDRESS_FRAME_RATE": "0",

@@ -10,7 +10,7 @@ project's environment: the venv of the Python that runs this script
 
 Suites: channels 1.1.8, daphne 1.4.2, asgi_redis 1.4.3 (one Redis; two
 shards and a sentinel; its Twisted extension), asgiref 1.1.2, and asgiref's
-conformance suite against proj.layers.ChatChannelLayer: the main suite's
+conformance suite against interface.layer.ChatChannelLayer: the main suite's
 tests/test_layer_conformance.py, run as it is (one shard and two, as
 workers and as Daphne read; it starts its own two private redis-servers).
 Each runs in its own pytest process; the asgi_redis tests talk to
@@ -270,7 +270,7 @@ def suites(work, redis_ports, sentinel_port, txredisapi, test_dependencies):
             title="asgiref 1.1.2: tests/ at its tag",
             cwd=work / "asgiref", args=["tests"], plugins=["conformance_base"]),
         "conformance": dict(
-            title="asgiref 1.1.2 conformance against proj.layers.ChatChannelLayer: "
+            title="asgiref 1.1.2 conformance against interface.layer.ChatChannelLayer: "
                   "the main suite's tests/test_layer_conformance.py",
             cwd=PROJECT, ini_path=PROJECT / "pytest.ini", django=True,
             args=["tests/test_layer_conformance.py"]),

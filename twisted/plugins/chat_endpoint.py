@@ -1,6 +1,6 @@
 # Twisted finds endpoint types in twisted/plugins/ directories on sys.path
 # (no __init__.py here or in twisted/, so the real twisted package is not
-# shadowed). The endpoint itself: proj/daphne_endpoint.py.
-from proj.daphne_endpoint import ChatEndpointParser
+# shadowed). The endpoint itself: interface/endpoint.py.
+from interface.endpoint import ChatEndpointParser
 
 chat_endpoint = ChatEndpointParser()

@@ -39,12 +39,12 @@ And two smaller ones on every request:
 And per-address budgets for the requests that write for anonymous
 clients or run the password hasher: room pages (a first visit makes the
 room) and /new/, sign-up, sign-in (the site's and the admin's). The same
-token buckets as the sockets' (proj/layers.py), kept in this process like
+token buckets as the sockets' (interface/budgets.py), kept in this process like
 theirs, so every deployment form has them, Heroku too; a request over its
 budget is answered 429 with a Retry-After after which the next one is let
 through, before it reaches Redis or a worker.
 
-The `chat:` endpoint (proj/daphne_endpoint.py) installs a subclass of this
+The `chat:` endpoint (interface/endpoint.py) installs a subclass of this
 with its settings on Daphne's HTTPFactory.
 """
 import ipaddress
@@ -55,7 +55,7 @@ import time
 
 from daphne.http_protocol import WebRequest
 
-from proj.layers import TokenBucket
+from interface.budgets import TokenBucket
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ Channels 1.x then keeps the membership for `group_expiry` (a day here), and
 every broadcast to the room keeps writing to a reply channel nobody reads.
 
 So each Daphne publishes, every PUBLISH_EVERY seconds, the reply channels of
-its open sockets (proj/layers.py does it from Daphne's own receive loop),
+its open sockets (interface/publishing.py does it from Daphne's own receive loop),
 and stamps its process channel in one hash. `prune()`, which one worker runs
 every few seconds (chat/pruning.py), drops from every Group:
 - members whose Daphne has not published for DEAD_AFTER seconds (dead), and

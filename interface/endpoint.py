@@ -17,7 +17,7 @@ as Daphne's factory starts listening on it:
   a frame's length in its header, so a larger one is refused (close code
   1009, "message too big") before its payload is buffered;
 - makes every HTTP request (WebSocket handshakes included) a
-  proj.daphne_http.GuardedRequest: a body over `CHAT_MAX_REQUEST_BODY` is
+  interface.http_request.GuardedRequest: a body over `CHAT_MAX_REQUEST_BODY` is
   answered 413 before it is buffered, and the client address is the
   X-Forwarded-For entry `DAPHNE_TRUSTED_PROXIES` places from the right.
 
@@ -33,8 +33,8 @@ from twisted.internet.interfaces import IStreamServerEndpoint, IStreamServerEndp
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
-from proj.daphne_http import guarded_request
-from proj.log_format import escape_controls
+from interface.access_log import escape_access_log
+from interface.http_request import guarded_request
 
 log = logging.getLogger(__name__)
 
@@ -82,28 +82,6 @@ def use_request_class(factory, request_class):
         return protocol
 
     factory.buildProtocol = buildProtocol
-
-
-def escape_access_log(factory):
-    """Daphne writes its access log (--access-log) straight to a stream, not
-    through logging: escape the control characters a client put in a path
-    there too (proj/log_format.py), keeping each line's own newline."""
-    logger = getattr(factory, "action_logger", None)
-    stream = getattr(logger, "stream", None)
-    if stream is not None:
-        logger.stream = EscapingStream(stream)
-
-
-class EscapingStream:
-    def __init__(self, stream):
-        self.stream = stream
-
-    def write(self, text):
-        line, newline = (text[:-1], "\n") if text.endswith("\n") else (text, "")
-        return self.stream.write(escape_controls(line) + newline)
-
-    def __getattr__(self, name):
-        return getattr(self.stream, name)
 
 
 @implementer(IPlugin, IStreamServerEndpointStringParser)

@@ -71,7 +71,7 @@ mono = time.monotonic
 
 def flood(stack, rep, cfg, label):
     before = cpu_seconds(stack.daphne.pid, missing=None)
-    stats = inject.flood(stack, label, cfg.flood_seconds)
+    stats = inject.flood(stack, label, cfg.flood_seconds, number=rep)
     after = cpu_seconds(stack.daphne.pid, missing=None)
     if None not in (before, after):
         stats["daphne_cpu"] = after - before
@@ -80,7 +80,8 @@ def flood(stack, rep, cfg, label):
 
 Scenario = collections.namedtuple("Scenario", "key title needs_postgres closes_expected inject")
 SCENARIOS = [
-    Scenario("flood", "flood beside the chatters (shipped budgets)", False, False, flood),
+    Scenario("flood", "flood beside the chatters (shipped budgets), from a new address each repeat", False, False,
+             flood),
     Scenario("worker-kill", "SIGKILL 1 worker, replacement 2 s later", False, False,
              lambda stack, rep, cfg, label: {"note": inject.kill_worker(stack, rep)}),
     Scenario("redis-restart", "Redis stopped, new empty one 3 s later", False, True,
@@ -95,55 +96,59 @@ SCENARIOS = [
 SCENARIO_KEYS = [s.key for s in SCENARIOS]
 
 
-async def until(check, timeout, what):
+def until(clients, check, timeout, what):
     deadline = mono() + timeout
-    while not check():
+    while not clients.run(check):
         if mono() > deadline:
             raise RuntimeError("timed out after %ss waiting for %s" % (timeout, what))
-        await asyncio.sleep(0.1)
+        time.sleep(0.1)
 
 
-async def run_repeat(stack, scenario, rep, cfg):
-    loop = asyncio.get_running_loop()
+def run_repeat(stack, scenario, rep, cfg, clients):
+    """One repeat: the chatters on the clients' loop, the fault from this (the main) thread."""
     tag = "%s%d%s" % (scenario.key[:2], rep, uuid.uuid4().hex[:4])
     label = "faults-%s-%d-%s" % (scenario.key, rep, uuid.uuid4().hex[:8])
-    await loop.run_in_executor(None, stack.create_rooms, [label])
+    stack.create_rooms([label])
     chatters = [Chatter(stack, label, index + 1, handle="chatter-%d" % index, echo_timeout=cfg.echo_timeout,
                         gap_patience=cfg.gap_patience, interval=cfg.interval, seed="%s-%d" % (tag, index),
                         tag="%s-c%d" % (tag, index)) for index in range(cfg.clients)]
-    for chatter in chatters:
-        chatter.typing = True
-    tasks = [asyncio.ensure_future(chatter.run()) for chatter in chatters]
+
+    def typing(on):
+        for chatter in chatters:
+            chatter.typing = on
+
+    clients.run(typing, True)
+    tasks = clients.run(lambda: [asyncio.ensure_future(chatter.run()) for chatter in chatters])
     result = {"scenario": scenario.key, "rep": rep}
     try:
-        await until(lambda: all(c.recovered_at(0) for c in chatters) or any(c.crash for c in chatters), 60,
-                    "a first echo for every chatter")
-        await asyncio.sleep(cfg.warmup)
+        until(clients, lambda: all(c.recovered_at(0) for c in chatters) or any(c.crash for c in chatters), 60,
+              "a first echo for every chatter")
+        time.sleep(cfg.warmup)
         fault_start = mono()
-        result.update(await loop.run_in_executor(None, scenario.inject, stack, rep, cfg, label))
+        result.update(scenario.inject(stack, rep, cfg, label))
         fault_end = mono()
-        deadline = fault_end + cfg.max_after
-        while mono() < deadline and not (mono() >= fault_end + cfg.after
-                                         and all(c.recovered_at(fault_end) for c in chatters)):
-            await asyncio.sleep(0.2)
-        for chatter in chatters:
-            chatter.typing = False
+        until(clients, lambda: mono() >= fault_end + cfg.after and all(c.recovered_at(fault_end) for c in chatters)
+              or mono() >= fault_end + cfg.max_after, cfg.max_after + 1, "the end of the chat")
+        clients.run(typing, False)
         stopped_typing = mono()
-        while mono() < stopped_typing + cfg.drain and any(c.outbox for c in chatters):
-            await asyncio.sleep(0.2)
-        await asyncio.sleep(SETTLE)
+        until(clients, lambda: not any(c.outbox for c in chatters) or mono() >= stopped_typing + cfg.drain,
+              cfg.drain + 1, "the drain")
+        time.sleep(SETTLE)
     finally:
-        for chatter in chatters:
-            chatter.stop()
-        await asyncio.gather(*tasks)
+        clients.run(lambda: [chatter.stop() for chatter in chatters])
+        clients.call(_finished(tasks), 60)
     crashed = [c.crash for c in chatters if c.crash]
     if crashed:
         raise RuntimeError("a chatter failed:\n" + crashed[0])
-    rows = await loop.run_in_executor(None, Stores(stack).messages, [label])
+    rows = Stores(stack).messages([label])
     result.update(measure(chatters, rows, fault_start, fault_end))
     write_trace(os.path.join(stack.workdir, "trace-%s-%d.txt" % (scenario.key, rep)), chatters, fault_start,
                 fault_end, stopped_typing, label)
     return result
+
+
+async def _finished(tasks):
+    await asyncio.gather(*tasks)
 
 
 def measure(chatters, rows, fault_start, fault_end):
@@ -361,23 +366,27 @@ def run_scenario(scenario, cfg, workdir, log):
             scenario.key, stack.redis.pid, stack.daphne.pid, stack.http_port,
             ", ".join(str(w.pid) for w in stack.workers)))
         cfg.processes = "1 Daphne, %d runworkers (WORKER_PROCESSES), runpresence" % len(stack.workers)
-        for rep in range(1, cfg.repeat + 1):
-            if rep > 1:
-                time.sleep(BETWEEN_REPEATS)
-            t0 = mono()
-            try:
-                result = asyncio.run(run_repeat(stack, scenario, rep, cfg))
-            except Exception:
-                log("[%s] rep %d failed:\n%s" % (scenario.key, rep, traceback.format_exc()))
-                results.append({"scenario": scenario.key, "rep": rep,
-                                "error": "%s\n%s" % (traceback.format_exc(), stack.logs(lines=15))})
-                break  # the stack may be broken: on to the next scenario
-            result["max_after"] = cfg.max_after
-            results.append(result)
-            log("[%s] rep %d (%.0fs): %s | %s" % (scenario.key, rep, mono() - t0,
-                                                  table_row([result[key] for key in ROW_KEYS]), details_of(result)))
-            if not all(worker.alive() for worker in stack.workers):
-                raise RuntimeError("a worker died on its own:\n" + stack.logs(lines=30))
+        clients = inject.LoopThread()
+        try:
+            for rep in range(1, cfg.repeat + 1):
+                if rep > 1:
+                    time.sleep(BETWEEN_REPEATS)
+                t0 = mono()
+                try:
+                    result = run_repeat(stack, scenario, rep, cfg, clients)
+                except Exception:
+                    log("[%s] rep %d failed:\n%s" % (scenario.key, rep, traceback.format_exc()))
+                    results.append({"scenario": scenario.key, "rep": rep,
+                                    "error": "%s\n%s" % (traceback.format_exc(), stack.logs(lines=15))})
+                    break  # the stack may be broken: on to the next scenario
+                result["max_after"] = cfg.max_after
+                results.append(result)
+                log("[%s] rep %d (%.0fs): %s | %s" % (scenario.key, rep, mono() - t0, table_row(
+                    [result[key] for key in ROW_KEYS]), details_of(result)))
+                if not all(worker.alive() for worker in stack.workers):
+                    raise RuntimeError("a worker died on its own:\n" + stack.logs(lines=30))
+        finally:
+            clients.close()
     return results
 
 

@@ -1,14 +1,20 @@
 """
 Faults caused on a running ProjectStack, each by pid and each undone before
-it returns (blocking: call it from a thread while clients go on, as
-bench/faults.py does). Each returns a note for the report.
+it returns. Each blocks, and returns a note for the report.
+
+Call them from the main thread, with the clients on a LoopThread: a process
+started from a thread that later exits is sent SIGTERM (tests/support starts
+every child with PR_SET_PDEATHSIG, which follows the thread that forked it),
+so a Redis or Daphne restarted from an executor thread dies with it.
 """
+import asyncio
 import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 from tests.support.processes import REPO_ROOT, ProcessError
@@ -17,8 +23,31 @@ from bench.harness import deps
 from bench.harness.addresses import address
 
 FLOOD_HANDLE = "flood"
-# The flooder's address, apart from the people's (which count up from 1).
-FLOOD_ADDRESS = address(90000)
+# The flooders' addresses, apart from the people's (which count up from 1).
+FLOOD_ADDRESSES = 90000
+
+
+class LoopThread:
+    """An event loop in a thread of its own, for clients that go on while the main thread
+    causes faults; run() calls a function on it and returns what it returned."""
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="clients", daemon=True)
+        self.thread.start()
+
+    def call(self, coroutine, timeout=None):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def run(self, function, *args):
+        async def call():
+            return function(*args)
+        return self.call(call())
+
+    def close(self):
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(30)
+        self.loop.close()
 
 
 def kill_worker(stack, which=0, pause=2.0):
@@ -76,12 +105,13 @@ def kill_daphne(stack, pause=2.0):
     return "new Daphne pid %d" % daphne.pid
 
 
-def flood(stack, label, seconds=10.0):
+def flood(stack, label, seconds=10.0, number=0):
     """A child process (its busy loop would starve the clients' event loop) sends chat frames to
-    the room as fast as it can for `seconds`, reconnecting at once whenever closed. Returns its
+    the room as fast as it can for `seconds`, reconnecting at once whenever closed, from the
+    number-th flooder address (an address's budgets remember its earlier floods). Returns its
     counts: frames, sockets opened, closed, refused, its CPU seconds."""
-    flooder = stack.group.start("flooder", [sys.executable, "-m", "bench.harness.inject",
-                                            stack.socket_url(label), FLOOD_ADDRESS, "%g" % seconds],
+    flooder = stack.group.start("flooder", [sys.executable, "-m", "bench.harness.inject", stack.socket_url(label),
+                                            address(FLOOD_ADDRESSES + number), "%g" % seconds],
                                 env=dict(os.environ, PYTHONPATH=REPO_ROOT), cwd=REPO_ROOT)
     try:
         flooder.popen.wait(seconds + 30)
@@ -96,7 +126,6 @@ def flood(stack, label, seconds=10.0):
 
 
 async def _flood(url, source, seconds):
-    import asyncio
     import collections
 
     import websockets
@@ -130,5 +159,4 @@ async def _flood(url, source, seconds):
 
 if __name__ == "__main__":
     deps.ensure()
-    import asyncio
     print(json.dumps(asyncio.run(_flood(sys.argv[1], sys.argv[2], float(sys.argv[3])))), flush=True)

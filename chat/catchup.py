@@ -24,7 +24,7 @@ import time
 
 from django.conf import settings
 
-from chat.errors import ClientError
+from chat.errors import ClientError, error_frame
 from chat.wire import text_frame
 
 log = logging.getLogger(__name__)
@@ -45,15 +45,15 @@ def send_catchup(reply_channel, room, after_id):
         log.warning("Reply list of %s is %d%% full: catch-up cut after id %d",
                     reply_channel, 100 * CATCHUP_SHARE, last_sent)
     if sent < len(frames) or len(messages) > limit:
-        end = ClientError(
+        end = error_frame(ClientError(
             "catchup_truncated",
             "Sent the missed messages up to id %d; fetch the rest from "
             "/api/rooms/%s/messages/?after=%d" % (last_sent, room.label, last_sent),
             after=last_sent,
-        ).as_dict()
+        ))
     else:
-        end = {"type": "caught_up", "room": room.label, "last_id": last_sent}
-    send_patiently(reply_channel, text_frame(end))
+        end = text_frame({"type": "caught_up", "room": room.label, "last_id": last_sent})
+    send_patiently(reply_channel, end)
 
 
 def send_while_room(reply_channel, frames):

@@ -1,21 +1,10 @@
 """
 WebSocket consumers for /chat/<label>/, run by `manage.py runworker`.
 
-Thin by design: read the message, call the domain, send. Every consumer of
-a room socket is wrapped the same way:
-
-    @close_on_errors    a failure in the session machinery closes the socket
-    @enforce_ordering   per socket, run messages in the order they were sent
-    @reply_errors       never let an exception escape (see chat/errors.py)
-    @channel_session_user(_from_http)   the signed-in user, if any, as
-                        message.user: moved from the HTTP session cookie into
-                        the channel session at the handshake. Inside
-                        @reply_errors, so a handshake it cannot parse is
-                        answered and closed, not left out of order.
-
-and the disconnect, last of all, by @ends_channel_session (chat/sessions.py).
-So two workers may share a socket's messages and still handle them in
-order, and a bad frame costs the sender one error frame, nothing more.
+Thin by design: read the message, call the domain, send. Each wears its
+room-socket decorator stack (chat/room_socket.py), so two workers may share
+a socket's messages and still handle them in order, and a bad frame costs
+the sender one error frame, nothing more.
 
 The receive consumer saves a chat message and sends it to the room in
 one trip: the socket's order has one keeper (@enforce_ordering) and the
@@ -31,19 +20,18 @@ held back, and the room would receive them swapped.
 """
 import logging
 
-from channels.auth import channel_session_user, channel_session_user_from_http
-from channels.sessions import enforce_ordering
 from django.conf import settings
 
 from chat.announcements import send_latest as send_latest_announcement
 from chat import presence
 from chat.catchup import send_catchup
-from chat.errors import ClientError, SavedButNotSent, close_on_errors, reply_errors
+from chat.errors import ClientError, SavedButNotSent
 from chat.frames import parse_chat_frame, parse_count, query_param
 from chat.models import Room
 from chat.notifications import queue_mentions
 from chat.origins import origin_allowed
-from chat.sessions import ends_channel_session
+from chat.room_socket import room_socket, room_socket_disconnect, room_socket_from_http
+from chat.rooms import get_room_or_error
 from chat.wire import text_frame
 from redis_layer.layer import RETRY_AFTER_KEY
 
@@ -52,48 +40,17 @@ log = logging.getLogger(__name__)
 SESSION_ROOM_ID = "room_id"
 SESSION_GUEST_NAME = "guest_name"  # the name this guest's presence shows
 
-# The close codes of the errors that end a room socket for good
-# (docs/protocol.md, "Errors"): the client stops, it does not reconnect.
-CLOSE_CODES = {
-    "session_key_refused": 4400,
-    "forbidden": 4403,
-    "room_not_found": 4404,
-    "origin_not_allowed": 4406,
-    "room_gone": 4410,
-}
-
-
-def final_error(code, detail):
-    """An error after which the socket is closed with its code's close code."""
-    return ClientError(code, detail, close_code=CLOSE_CODES[code])
-
-
-def room_or_error(room_id):
-    """The joined room, or room_gone for its sender if it was deleted meanwhile."""
-    room = Room.objects.filter(pk=room_id).first()
-    if room is None:
-        raise final_error("room_gone", "This room no longer exists; nothing was saved.")
-    return room
-
-
 def room_for_handshake(message, label):
     """The room this handshake may join, or the error that turns it away for good."""
     if not origin_allowed(message):
         log.info("Refused a WebSocket to %r from a page of another site", label)
-        raise final_error("origin_not_allowed", "Pages of other sites may not open a socket here.")
+        raise ClientError("origin_not_allowed", "Pages of other sites may not open a socket here.")
     if query_param(message.content, "session_key") is not None and not settings.CHAT_SESSION_KEY_IN_QUERY:
         # channels reads a Django session from ?session_key= unconditionally;
         # keys in URLs end up in access logs (README, CHAT_SESSION_KEY_IN_QUERY).
         log.info("Refused a WebSocket to %r with ?session_key=", label)
-        raise final_error("session_key_refused", "This service takes the session from its cookie only.")
-    room = Room.objects.filter(label=label).first()
-    if room is None:
-        log.debug("Refused a WebSocket to unknown room %r", label)
-        raise final_error("room_not_found", "There is no room %r; visit its page to create it." % label)
-    if not room.may_enter(message.user):
-        log.info("Refused a WebSocket to %s room %r: %s may not enter", room.access, label, message.user)
-        raise final_error("forbidden", "You may not enter this room.")
-    return room
+        raise ClientError("session_key_refused", "This service takes the session from its cookie only.")
+    return get_room_or_error(message.user, label=label)
 
 
 def reject_unrouted_socket(message):
@@ -102,10 +59,7 @@ def reject_unrouted_socket(message):
     message.reply_channel.send({"close": True}, immediately=True)
 
 
-@close_on_errors
-@enforce_ordering
-@reply_errors
-@channel_session_user_from_http
+@room_socket_from_http
 def ws_connect(message, label):
     try:
         room = room_for_handshake(message, label)
@@ -133,10 +87,7 @@ def ws_connect(message, label):
         send_catchup(message.reply_channel, room, after)
 
 
-@close_on_errors
-@enforce_ordering
-@reply_errors
-@channel_session_user
+@room_socket
 def ws_receive(message, label):
     """Save a chat frame and send it to the room; a resent client_id is
     sent again, not saved twice."""
@@ -149,10 +100,7 @@ def ws_receive(message, label):
                           "Try again in %s s." % retry_after, retry_after=retry_after)
     user = message.user if message.user.is_authenticated else None
     frame = parse_chat_frame(message.content, username=user.get_username() if user else None)
-    room = room_or_error(room_id)
-    if not room.may_enter(message.user):
-        # The room's access changed since this socket joined: it is closed.
-        raise final_error("forbidden", "You may no longer enter this room; nothing was saved.")
+    room = get_room_or_error(message.user, room_id=room_id)
     saved, created = room.post(frame.handle, frame.message, frame.client_id, user_id=user.pk if user else None)
     if not created:
         log.debug("client_id %r resent in room %s: sending message %d again", frame.client_id, room.pk, saved.pk)
@@ -170,9 +118,7 @@ def ws_receive(message, label):
         message.channel_session[SESSION_GUEST_NAME] = frame.handle
 
 
-@ends_channel_session
-@enforce_ordering
-@reply_errors
+@room_socket_disconnect
 def ws_disconnect(message, label):
     room_id = message.channel_session.get(SESSION_ROOM_ID)
     if room_id is not None:

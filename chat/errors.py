@@ -1,18 +1,19 @@
 """
-Client-facing errors, and the one place that turns them into a frame
-(two decorators: reply_errors inside @enforce_ordering, close_on_errors
-outside it).
+Client-facing errors, and the one path from an error to a frame.
 
 Consumers and views raise ClientError("code", "detail") for input the client
-got wrong. `reply_errors` sits directly around a WebSocket consumer, inside
-@enforce_ordering, and answers the sender with exactly one error frame:
+got wrong, or a room it may not enter. `error_frame` is the one reply a
+socket gets for it:
 
-    {"type": "error", "code": "message_too_long", "detail": "..."}
+    {"type": "error", "code": "message_too_long", "detail": "...", "client_id": ...}
 
-It also catches every other exception, logs it and answers "internal_error".
-That matters in channels 1.1.8: an exception escaping an @enforce_ordering
-consumer leaves the socket's order counter unadvanced, so every later
-message of that socket waits on its __wait__ channel until it expires.
+and, for an error that ends the socket for good (CLOSE_CODES), the close
+with its code. `reply_errors` sends it for every room-socket consumer (and
+catches every other exception, logged and answered "internal_error");
+`close_on_errors` for a failure outside @enforce_ordering; catch-up's
+catchup_truncated goes the same way. The HTTP API answers the same shape as
+its JSON body (json_errors). Why the decorators sit where they do:
+chat/room_socket.py.
 """
 import functools
 import json
@@ -27,22 +28,37 @@ from chat.wire import text_frame
 log = logging.getLogger(__name__)
 
 
+# The close codes of the errors that end a room socket for good
+# (docs/protocol.md, "Errors"): the client stops, it does not reconnect.
+CLOSE_CODES = {
+    "session_key_refused": 4400,
+    "forbidden": 4403,
+    "room_not_found": 4404,
+    "origin_not_allowed": 4406,
+    "room_gone": 4410,
+}
+
+
 class ClientError(Exception):
     """Input the client can fix; `code` is stable, `detail` is for humans,
     `fields` are extra keys of the frame (e.g. retry_after); `status` is
-    the HTTP status the API answers it with (json_errors); `close_code`,
-    when set, is the WebSocket close code the socket is closed with right
-    after the frame (an error that ends the socket for good)."""
+    the HTTP status the API answers it with (json_errors)."""
 
-    def __init__(self, code, detail, status=400, close_code=None, **fields):
+    def __init__(self, code, detail, status=400, **fields):
         super().__init__(code, detail)
         self.code = code
         self.detail = detail
         self.status = status
-        self.close_code = close_code
         self.fields = fields
 
+    @property
+    def close_code(self):
+        """The WebSocket close code the socket is closed with right after
+        the frame, for an error that ends it for good; else None."""
+        return CLOSE_CODES.get(self.code)
+
     def as_dict(self):
+        """The error's shape, in a frame and as the API's JSON body."""
         return dict(self.fields, type="error", code=self.code, detail=self.detail)
 
 
@@ -81,21 +97,18 @@ def client_id_of(message):
     return client_id if is_client_id(client_id) else None
 
 
-def error_frame(error, client_id=None):
-    """The error frame's shape: the error, and the client_id of the frame it answers."""
+def error_frame(error, client_id=None, close=None):
+    """The reply-channel message for `error`: its frame, naming the
+    client_id of the frame it answers, and then the socket closed with the
+    error's close code, or with `close` (True: code 1000) when given."""
     shape = error.as_dict()
     if client_id is not None:
         shape["client_id"] = client_id
-    return shape
-
-
-def send_error(reply_channel, error, close=False, client_id=None):
-    """The error frame; `close`: True (code 1000) or a close code closes the socket after it."""
-    reply = text_frame(error_frame(error, client_id))
+    reply = text_frame(shape)
+    close = close or error.close_code
     if close:
         reply["close"] = close
-    # immediately: in order with the broadcasts (see chat/consumers.py).
-    reply_channel.send(reply, immediately=True)
+    return reply
 
 
 def json_errors(view):
@@ -112,7 +125,10 @@ def json_errors(view):
 
 
 def reply_errors(consumer):
-    """Answer the sender with an error frame instead of raising (see module docstring)."""
+    """Answer the sender with an error frame instead of raising. An
+    exception escaping an @enforce_ordering consumer would leave the
+    socket's order counter unadvanced (channels 1.1.8), and every later
+    message of the socket would wait on its __wait__ channel until it expired."""
 
     @functools.wraps(consumer)
     def inner(message, *args, **kwargs):
@@ -120,14 +136,15 @@ def reply_errors(consumer):
             return consumer(message, *args, **kwargs)
         except ClientError as error:
             log.debug("Rejected input on %s: %s (%s)", message.reply_channel, error.code, error.detail)
-            reply, close = error, error.close_code or False
+            reply, close = error, None
         except Exception as failure:
             log.exception("Consumer %s failed on %s", consumer.__name__, message.channel.name)
             # A socket whose connect failed half-way never joined its room:
             # close it, so the client reconnects instead of waiting in silence.
             reply, close = internal_error(message, failure), message.channel.name == "websocket.connect"
         try:
-            send_error(message.reply_channel, reply, close=close, client_id=client_id_of(message))
+            # immediately: in order with the broadcasts (see chat/consumers.py).
+            message.reply_channel.send(error_frame(reply, client_id_of(message), close), immediately=True)
         except Exception:
             # The reply channel is full or the layer is down: the client will
             # not hear about it, but the worker and the socket's order live on.
@@ -155,7 +172,8 @@ def close_on_errors(consumer):
         except Exception:
             log.exception("Session handling failed on %s for %s", message.channel.name, message.reply_channel)
             try:
-                send_error(message.reply_channel, SOCKET_STATE_LOST, close=True, client_id=client_id_of(message))
+                message.reply_channel.send(error_frame(SOCKET_STATE_LOST, client_id_of(message), close=True),
+                                           immediately=True)
             except Exception:
                 log.exception("Could not close %s", message.reply_channel)
 

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_safe
 from chat.errors import ClientError, json_errors
 from chat.frames import LARGEST_NUMBER, parse_count
 from chat.models import LABEL_PATTERN, Room, random_label
+from chat.rooms import get_room_or_error
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +90,7 @@ def room_messages(request, label):
     first. ?after=<id>&limit=<n>: the first `limit` after `after` (catching
     up); &before=<id>: the last `limit` before it (scrolling back);
     ?latest=<n>: the newest n (the room as it is now), above `after` if given."""
-    room = Room.objects.filter(label=label).first()
-    if room is None:
-        raise ClientError("room_not_found", "There is no room %r." % label, status=404)
-    if not room.may_enter(request.user):
-        raise ClientError("forbidden", "This room is for %s only." % room.get_access_display().split(": ")[1],
-                          status=403)
+    room = get_room_or_error(request.user, label=label)
     after = parse_count("after", request.GET.get("after"), default=0)
     before = parse_count("before", request.GET.get("before"), default=None)
     latest = parse_count("latest", request.GET.get("latest"), default=None, minimum=1, maximum=API_MAX_LIMIT)

@@ -1,0 +1,50 @@
+"""
+The decorator stacks of the room socket's consumers, each named once (as
+channels names `channel_session_user_from_http`):
+
+    @room_socket_from_http   websocket.connect
+    @room_socket             websocket.receive
+    @room_socket_disconnect  websocket.disconnect
+
+From the outside in:
+
+    close_on_errors      a failure in channels' session handling (a store
+                         that is down) closes the socket: its order is
+                         unknown, and every later frame would wait for good
+    enforce_ordering     per socket, run messages in the order they were
+                         sent, so two workers may share a socket's messages
+    reply_errors         no exception escapes: a ClientError or a crash
+                         becomes one error frame to the sender (chat/errors.py).
+                         Inside enforce_ordering, so the socket's order
+                         moves on whatever happened
+    channel_session_user(_from_http)
+                         the signed-in user as message.user, moved from the
+                         HTTP session cookie into the channel session at the
+                         handshake. Inside reply_errors, so a handshake it
+                         cannot parse is answered and closed, not left out
+                         of order
+
+The disconnect has ends_channel_session (chat/sessions.py) outermost
+instead of close_on_errors: it deletes the socket's session once the
+disconnect really ran. It needs no user.
+"""
+from channels.auth import channel_session_user, channel_session_user_from_http
+from channels.sessions import enforce_ordering
+
+from chat.errors import close_on_errors, reply_errors
+from chat.sessions import ends_channel_session
+
+
+def room_socket_from_http(consumer):
+    """A room socket's connect consumer, with the user from the HTTP session."""
+    return close_on_errors(enforce_ordering(reply_errors(channel_session_user_from_http(consumer))))
+
+
+def room_socket(consumer):
+    """A room socket's receive consumer, with the user from the channel session."""
+    return close_on_errors(enforce_ordering(reply_errors(channel_session_user(consumer))))
+
+
+def room_socket_disconnect(consumer):
+    """A room socket's disconnect consumer; its channel session ends with it."""
+    return ends_channel_session(enforce_ordering(reply_errors(consumer)))

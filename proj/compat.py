@@ -84,7 +84,7 @@ WARNING_FILTERS = [
      "redis-py 2.10.6 checks hiredis's version with StrictVersion where hiredis is installed."),
     ("encoding is deprecated, Use raw=False instead.", PendingDeprecationWarning, "msgpack.fallback",
      "asgi_redis 1.4.3 unpacks every channel message with unpackb(encoding='utf8'), which msgpack-python "
-     "0.5.6 (pinned: README.md, Why these pins) still takes, with this warning each time."),
+     "0.5.6 (pinned: requirements.txt says why) still takes, with this warning each time."),
     ("receive_many is deprecated; please use receive", DeprecationWarning, "asgiref.base_layer",
      "channels 1.1.8's worker loop, enforce_ordering and test client call receive_many, which the "
      "asgiref 1.1.2 it requires deprecates."),

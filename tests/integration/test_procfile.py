@@ -71,7 +71,7 @@ def test_release_migrated_and_web_and_split_worker_pools_serve_chat(heroku):
     bob = Socket(websocket.create_connection("ws://127.0.0.1:%d/chat/%s/" % (port, label), timeout=10), "bob")
     try:
         # The presence process tells the room who is there.
-        presence = {"type": "presence", "room": label, "users": [], "guests": [], "anonymous": 2}
+        presence = {"type": "presence", "room": label, "users": [], "guests": [], "anonymous": 2, "head": None}  # no message yet
         for sock in (alice, bob):
             sock.skip = ()
             while sock.recv_json(timeout=10) != presence:

@@ -8,6 +8,7 @@ told to drop it.
 import pytest
 
 from .actors import shell
+from .conftest import assert_message_frame
 
 # What this module tests does not depend on the database (conftest.py).
 pytestmark = [pytest.mark.integration, pytest.mark.one_database]
@@ -41,4 +42,9 @@ def test_an_announcement_reaches_every_room_and_later_sockets(stack, new_room, j
                  "a.active = False; a.save()" % pk)
     for sock in (first, second, later):
         assert_announcement(sock.recv_json(), pk, "Maintenance at <b>10:00</b>", False)
-    join(new_room("announce-d")).assert_silent()
+    quiet_room = new_room("announce-d")
+    quiet = join(quiet_room)
+    quiet.assert_silent()
+    # No banner on a socket that is served: its next frame is its own message.
+    quiet.say("dora", "no banner")
+    assert_message_frame(quiet.recv_json(), quiet_room, "dora", "no banner")

@@ -43,6 +43,8 @@ def test_reconnect_with_after_gets_exactly_the_missed_messages_in_order_then_liv
     live = say_and_collect(alice, label, ["seven"])[0]
     assert bob.recv_json() == live
     bob.assert_silent()
+    # Silent, and served: the room's next message is its next frame.
+    say_and_collect(alice, label, ["eight"], bob)
 
 
 def test_after_zero_replays_the_whole_room(new_room, join):
@@ -53,6 +55,7 @@ def test_after_zero_replays_the_whole_room(new_room, join):
     assert newcomer.recv_many(4) == history
     assert_caught_up(newcomer.recv_json(), label, history[-1]["id"])
     newcomer.assert_silent()
+    say_and_collect(alice, label, ["e"], newcomer)  # silent, and served
 
 
 def test_after_the_last_id_replays_nothing(new_room, join):
@@ -75,6 +78,7 @@ def test_catch_up_only_replays_the_sockets_own_room(new_room, join):
     assert late.recv_many(1) == expected
     assert_caught_up(late.recv_json(), mine, expected[-1]["id"])
     late.assert_silent()
+    say_and_collect(in_mine, mine, ["live"], late)  # silent, and served
 
 
 @pytest.mark.parametrize("after", ["abc", "-1", "1.5", "+3"])
@@ -106,6 +110,7 @@ def test_a_long_catch_up_sends_the_default_hundred_then_points_at_the_api(stack,
     assert [frame["id"] for frame in frames] == [row["id"] for row in rows[:100]]
     assert_error_frame(reader.recv_json(), "catchup_truncated", after=rows[99]["id"])
     reader.assert_silent()
+    say_and_collect(reader, label, ["live"])  # silent, and served
     rest = http_get("/api/rooms/%s/messages/?after=%d&limit=500" % (label, rows[99]["id"])).json()["messages"]
-    assert [message["message"] for message in rest] == texts[100:]
+    assert [message["message"] for message in rest] == texts[100:] + ["live"]
     assert all(worker.alive() for worker in stack.workers)

@@ -58,3 +58,6 @@ def test_catch_up_of_exactly_the_limit_is_not_truncated(new_room, join):
     assert reader.recv_many(LIMIT) == frames
     assert reader.recv_json() == {"type": "caught_up", "room": label, "last_id": frames[-1]["id"]}
     reader.assert_silent()
+    # Silent, and served: the room's next message is its next frame.
+    sender.say("alice", "live")
+    assert reader.recv_json() == assert_message_frame(sender.recv_json(), label, "alice", "live")

@@ -21,10 +21,16 @@ def test_message_reaches_every_socket_in_the_room_and_no_other_room(new_room, jo
     carol.say("carol", "hello elsewhere")
     assert_message_frame(carol.recv_json(), elsewhere, "carol", "hello elsewhere")
 
-    # No cross-talk, in either direction.
+    # No cross-talk, in either direction...
     carol.assert_silent()
     alice.assert_silent()
     bob.assert_silent()
+    # ...on sockets that are served: each one's next frame is its own room's next message.
+    alice.say("alice", "still here")
+    echo = assert_message_frame(alice.recv_json(), lobby, "alice", "still here")
+    assert bob.recv_json() == echo
+    carol.say("carol", "still here")
+    assert_message_frame(carol.recv_json(), elsewhere, "carol", "still here")
 
 
 def test_every_socket_can_send_and_everyone_in_the_room_receives_it(new_room, join):

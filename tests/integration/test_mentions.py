@@ -34,7 +34,7 @@ def test_anonymous_sockets_are_refused_at_the_handshake(stack):
 def test_a_mention_reaches_the_mentioned_users_sockets_only(stack, new_room):
     sender, sender_name = signed_up(stack)
     mentioned, mentioned_name = signed_up(stack)
-    bystander, _ = signed_up(stack)
+    bystander, bystander_name = signed_up(stack)
     label = new_room("mentions")
     sockets = [notifications(stack, browser) for browser in (sender, mentioned, mentioned, bystander)]
     chat = sender.socket(label)
@@ -53,12 +53,27 @@ def test_a_mention_reaches_the_mentioned_users_sockets_only(stack, new_room):
             chat.send(json.dumps({"message": text}))
             chat.recv()
         assert_silent(sockets[1])
+
+        # Each silent socket is served: a mention meant for it is its next frame.
+        text = "@%s and @%s" % (bystander_name, mentioned_name)
+        chat.send(json.dumps({"message": text}))
+        saved = json.loads(chat.recv())
+        for ws in sockets[1:]:
+            assert json.loads(ws.recv()) == {"type": "mention", "room": label, "message_id": saved["id"],
+                                             "from": sender_name, "message": text}
+        back = mentioned.socket(label)
+        sockets.append(back)
+        text = "@%s back at you" % sender_name
+        back.send(json.dumps({"message": text}))
+        saved = json.loads(back.recv())
+        assert json.loads(sockets[0].recv()) == {"type": "mention", "room": label, "message_id": saved["id"],
+                                                 "from": mentioned_name, "message": text}
     finally:
         for ws in sockets + [chat]:
             ws.close()
 
 
-def test_no_mention_from_a_room_the_user_may_not_enter(stack):
+def test_no_mention_from_a_room_the_user_may_not_enter(stack, new_room):
     staff_room = room_with_access(stack, "staff")
     sender, sender_name = signed_up(stack)
     manage(stack, "shell", "-c", "from django.contrib.auth.models import User; "
@@ -70,6 +85,15 @@ def test_no_mention_from_a_room_the_user_may_not_enter(stack):
         chat.send(json.dumps({"message": "@%s cannot read this" % member_name}))
         chat.recv()
         assert_silent(ws)
+        # Silent, and served: a mention from a room the member may enter is its next frame.
+        open_room = new_room("mentions-open")
+        elsewhere = sender.socket(open_room)
+        text = "@%s read this" % member_name
+        elsewhere.send(json.dumps({"message": text}))
+        saved = json.loads(elsewhere.recv())
+        elsewhere.close()
+        assert json.loads(ws.recv()) == {"type": "mention", "room": open_room, "message_id": saved["id"],
+                                         "from": sender_name, "message": text}
     finally:
         ws.close()
         chat.close()

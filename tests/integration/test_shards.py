@@ -54,6 +54,10 @@ def test_a_room_spread_over_two_daphnes_and_two_shards_gets_everything_in_order(
                 assert [f["message"] for f in frames if f["handle"] == handle] == [
                     "%s %02d" % (handle, n) for n in range(PER_SENDER)], sock
             sock.assert_silent()
+        # Silent, and served: the room's next message is every socket's next frame.
+        senders["right"].say("right", "last")
+        for sock in sockets:
+            assert sock.recv_json()["message"] == "last", sock
     finally:
         for sock in sockets:
             sock.close()

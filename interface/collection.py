@@ -4,7 +4,7 @@ Full garbage collections in Daphne, every COLLECT_EVERY seconds.
 Each closed WebSocket leaves a reference cycle (Daphne's protocol,
 autobahn's, Twisted's channel) that only a full collection frees, and
 CPython runs those seldom, so Daphne's memory grows with every socket that
-came and went. A full collection takes milliseconds.
+came and went (docs/reliability.md). A full collection takes milliseconds.
 """
 import gc
 

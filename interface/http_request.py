@@ -33,8 +33,8 @@ And two smaller ones on every request:
 
 - A Content-Type of at most MAX_CONTENT_TYPE bytes (400 otherwise):
   channels parses every request's Content-Type with cgi.parse_header,
-  whose cost grows with the square of its length (CVE-2026-84429; one
-  16 KiB header costs a worker about 0.16 s). Real ones are short.
+  whose cost grows with the square of its length (CVE-2026-84429; what
+  one long header costs a worker: docs/security.md). Real ones are short.
 
 And per-address budgets for the requests that write for anonymous
 clients or run the password hasher: room pages (a first visit makes the

@@ -3,8 +3,9 @@ One message for many process-channel members, packed once.
 
 asgi_redis packs a message for a process channel ("daphne.response.x!")
 with one more map entry, __asgi_channel__, naming its member. msgpack here
-is pure Python: packing it afresh per member cost a worker 30 ms of CPU a
-broadcast to a room of 1,000 sockets.
+is pure Python (requirements.txt), so packing the whole message afresh for
+each member would make a broadcast's CPU grow with the room times the
+message: here it is packed once, and each copy only adds its member's name.
 """
 import msgpack
 

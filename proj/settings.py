@@ -130,7 +130,7 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 REDIS_URLS = env_redis_urls()
 # The same as the redis-py clients take them: a rediss:// (TLS) URL as
 # redis:// with proj.compat.RedisTLSConnection named, because redis-py's own
-# SSLConnection no longer runs on Python 3.12+ and checks no host name.
+# SSLConnection does not run on Python 3.12+ and checks no host name.
 REDIS_CLIENT_URLS, REDIS_CONNECTION_KWARGS = redis_client_settings(REDIS_URLS)
 RECEIVE_CAPACITY = env_int("CHANNEL_LAYER_RECEIVE_CAPACITY", 2000)
 if REDIS_URLS:
@@ -194,10 +194,9 @@ SESSION_ENGINE = "django.contrib.sessions.backends.db"
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
-# A socket's state between its messages: see chat/sessions.py. With Redis,
-# in Redis (the first shard), through Django's cache session store: a
-# frame's session work costs several times less than in PostgreSQL
-# (bench/results/channel_sessions.txt). Without Redis (runserver), in the database.
+# A socket's state between its messages: with Redis, in Redis (the first
+# shard) through Django's cache session store; without Redis (runserver), in
+# the database. Why: chat/sessions.py.
 CHANNEL_SESSION_ENGINE = "chat.sessions"
 CHANNEL_SESSION_MAX_AGE = env_int("CHANNEL_SESSION_MAX_AGE", 86400)
 # Sockets from another port or host may name a Django session in
@@ -279,8 +278,8 @@ LOGGING = {
     "filters": {
         # channels' commands give Daphne's loggers a handler of their own
         # (channels.log.setup_logger) and leave them propagating: under
-        # runserver each Daphne line came out twice, in two formats. The
-        # console skips a record that a handler of its own logger wrote.
+        # runserver each Daphne line would come out twice, in two formats.
+        # The console skips a record that a handler of its own logger wrote.
         "not_written_yet": {
             "()": lambda get_logger: lambda record: not get_logger(record.name).handlers,
             "get_logger": "ext://logging.getLogger",

@@ -7,9 +7,9 @@ hook does it).
 WAL lets the workers read while one writes, instead of queueing every
 reader behind the write lock. synchronous=NORMAL syncs the log at
 checkpoints instead of at every commit: a killed process loses nothing it
-committed, a power cut or kernel crash may lose the last commits. That
-halves the cost of saving a chat message and of a socket's presence row
-(docs/performance.md); deployments that need every commit on disk at once
+committed, a power cut or kernel crash may lose the last commits. In
+exchange, a chat message's save and a socket's presence row wait for no
+disk sync of their own; deployments that need every commit on disk at once
 run PostgreSQL.
 """
 from django.db.backends.sqlite3 import base

@@ -135,8 +135,8 @@ class Room(models.Model):
         now = timezone.now()
         with transaction.atomic(), connection.cursor() as cursor:
             # Plain SQL for the two statements every chat frame runs before
-            # its INSERT: compiling them through the ORM cost more than
-            # running them. The UPDATE takes the lock on both databases:
+            # its INSERT: through the ORM, compiling them would cost more
+            # than running them. The UPDATE takes the lock on both databases:
             # PostgreSQL locks the row; SQLite takes its write lock now,
             # instead of failing "database is locked" when a reader tries
             # to upgrade.

@@ -1,9 +1,9 @@
 """
 WebSocket /notifications/: a signed-in user's sockets hear about messages
 that mention them, in any room they may enter. A channels 1.x class-based
-consumer (JsonWebsocketConsumer, routed with route_class), as in the seeds;
-unlike the seeds', it refuses anonymous users at the handshake instead of
-letting them in.
+consumer (JsonWebsocketConsumer, routed with route_class). It refuses
+anonymous users at the handshake: nobody can mention them, so their socket
+would join no Group and hold a connection open to hear nothing.
 
 @mentions: "@name" where the "@" follows no word character and the name is
 all the characters Django allows in usernames (letters, digits, @ . + - _),

@@ -1,7 +1,7 @@
 """
-The one lookup of a room with its access check (multichat's
-get_room_or_error): the socket's connect and receive and the history API
-each enforce access through it, the same way.
+The one lookup of a room with its access check (the get_room_or_error of
+channels-examples' multichat app): the socket's connect and receive and the
+history API each enforce access through it, the same way.
 """
 import logging
 

@@ -2,7 +2,9 @@
     manage.py setroomaccess <label> public|members|staff
 
 Sets who may enter a room (chat/models.py, Room.access), creating the room
-if it does not exist yet. Sockets already open stay until they reconnect.
+if it does not exist yet. A socket already open keeps hearing the room
+until it next sends: each message checks access again (chat/rooms.py),
+and a sender who may no longer enter is answered `forbidden` and closed.
 """
 import re
 

@@ -2,7 +2,7 @@
 # manage.py with the deployment's environment and Python: for one-off
 # commands and cron, e.g.
 #
-#   deploy/manage.sh clearsessions        (daily: channel sessions pile up)
+#   deploy/manage.sh clearsessions        (daily: expired HTTP sessions pile up in the database)
 #   deploy/manage.sh check --deploy
 #
 # Environment: VENV, CHAT_ENV_FILE and the Django settings (deploy/env.example).

@@ -52,7 +52,7 @@ from bench.harness import deps  # noqa: E402
 
 deps.ensure()
 
-from tests.support.processes import TEST_BUDGETS  # noqa: E402
+from tests.support.chat_stack import TEST_BUDGETS  # noqa: E402
 
 from bench.harness import inject, provenance  # noqa: E402
 from bench.harness.chatter import audit  # noqa: E402

@@ -9,7 +9,8 @@ from channels import Channel
 from chat.catchup import send_catchup
 from chat.models import Room
 from interface.layer import ChatChannelLayer
-from tests.support.processes import ProcessGroup, start_redis
+from tests.support.processes import ProcessGroup
+from tests.support.redis_server import start_redis
 
 CAPACITY = 20
 REPLY = "daphne.response.catchup!socket"

@@ -18,7 +18,7 @@ from twisted.python.failure import Failure
 
 from interface.layer import ChatChannelLayer
 from interface.twisted_receive import TwistedReceiver
-from tests.support.processes import ModuleRedis
+from tests.support.redis_server import ModuleRedis
 
 _redis = ModuleRedis("conformance-")
 _second_shard = ModuleRedis("conformance-shard-")

@@ -10,7 +10,8 @@ from redis_layer import socket_registry
 from interface.layer import ChatChannelLayer
 from redis_layer.layer import RETRY_AFTER_KEY
 from interface.twisted_receive import TwistedReceiver
-from tests.support.processes import ProcessGroup, start_redis
+from tests.support.processes import ProcessGroup
+from tests.support.redis_server import start_redis
 from tests.test_layer_conformance import PumpedReactor
 
 

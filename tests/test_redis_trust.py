@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.support.processes import ModuleRedis
+from tests.support.redis_server import ModuleRedis
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

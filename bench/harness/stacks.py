@@ -1,13 +1,16 @@
 """
 The servers under test, each a context manager that starts its processes in
-a ProcessGroup (tests/support/processes.py: own session, stopped by pid,
-SIGTERM then SIGKILL, also when start-up fails half-way, on Ctrl-C and at
-exit) and says how to reach them and which pid plays which role:
+a ProcessGroup and says how to reach them and which pid plays which role.
+Every process is started by the harness the tests use (tests/support:
+own session, stopped by pid, SIGTERM then SIGKILL, also when start-up fails
+half-way, on Ctrl-C and at exit):
 
-    ProjectStack  this project as it ships: deploy/daphne.sh, WORKER_PROCESSES
-                  x deploy/worker.sh (deploy/lib.sh's default, what supervisord
-                  runs), deploy/presence.sh, a private redis-server, SQLite or a
-                  private PostgreSQL; the shipped budgets and settings
+    ProjectStack  this project as it ships, started as the tests start it
+                  (tests/support/chat_stack.py): deploy/daphne.sh,
+                  WORKER_PROCESSES x deploy/worker.sh (deploy/lib.sh's default,
+                  what supervisord runs), deploy/presence.sh, a private
+                  redis-server, SQLite or a private PostgreSQL; the shipped
+                  budgets and settings
     PeerStack     the Channels 4 peer (bench/peer) in bench/.peer-venv: one
                   Daphne 4, a private redis-server, SQLite or PostgreSQL
     BareStack     the bare websockets broadcast server (bench/harness/bare.py)
@@ -26,12 +29,11 @@ import subprocess
 import sys
 import time
 
-from tests.support.postgres import start_postgres
-from tests.support.processes import (REPO_ROOT, ProcessGroup, ProcessError, chat_environment, free_port,
-                                     http_status, start_listening, start_redis,
-                                     tcp_connectable, wait_until)
+from tests.support.chat_stack import start_chat
+from tests.support.postgres import postgres_program, start_postgres
+from tests.support.processes import REPO_ROOT, ProcessError, ProcessGroup, http_status, start_listening, tcp_connectable
+from tests.support.redis_server import start_redis
 
-from bench.harness import deps
 from bench.harness.addresses import address
 
 # Source addresses for first visits to rooms, apart from the sockets' (which count up from 1).
@@ -41,7 +43,6 @@ BENCH = os.path.join(REPO_ROOT, "bench")
 PEER_DIR = os.path.join(BENCH, "peer")
 PEER_VENV = os.path.join(BENCH, ".peer-venv")
 PEER_REQUIREMENTS = os.path.join(PEER_DIR, "requirements.txt")
-WORKER_READY_LINE = "Running worker against channel layer"
 
 
 def shipped_default(variable, root=REPO_ROOT):
@@ -60,7 +61,6 @@ def redis_version():
 
 
 def postgres_version():
-    from tests.support.postgres import postgres_program
     try:
         out = subprocess.run([postgres_program("postgres"), "--version"], capture_output=True, text=True).stdout
         return re.search(r"\d+(\.\d+)+", out).group(0)
@@ -111,7 +111,7 @@ class Stack:
         url = "ws://127.0.0.1:%d/chat/%s/" % (self.http_port, label)
         return url if after is None else url + "?after=%d" % after
 
-    # The same reach as tests/support's ChatStack, so soak.py and faults.py can run on any stack.
+    # The same reach as tests/support's ChatStack.
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.http_port, path)
 
@@ -180,19 +180,6 @@ class Stack:
             raise ProcessError("%s exited:\n%s" % (", ".join(p.name for p in dead),
                                                      "\n".join(p.describe(15) for p in dead)))
 
-    def _listen(self, name, argv, ready, env, cwd, watch=()):
-        """Start a server on a free port (another if that one was taken meanwhile); ready(port) once it serves."""
-        for attempt in range(3):
-            port = free_port()
-            process = self.group.start(name, argv(port), env=env, cwd=cwd)
-            try:
-                wait_until(lambda: ready(port), 90, "%s on %d" % (name, port), watch=[process] + list(watch))
-                return process, port
-            except ProcessError:
-                if attempt == 2 or "address already in use" not in process.log_text().lower():
-                    raise
-                process.stop()
-
     def _start_database(self):
         if self.database == "postgresql":
             self.postgres = start_postgres(self.group)
@@ -204,7 +191,9 @@ class Stack:
 class ProjectStack(Stack):
     """This project. By default exactly as it ships; a scenario may ask for the test budgets
     (budgets="test": tests/support's TEST_BUDGETS, for many sockets from one address), another
-    number of workers, no runpresence, runworker options and settings of its own."""
+    number of workers, no runpresence, runworker options and settings of its own. The running
+    service is tests/support's ChatStack (`chat`): its processes (redis, daphne, workers, env)
+    and faults by role (start_worker, restart_redis, kill_and_restart_daphne) are this stack's."""
 
     name = "project"
     title = "this project (Channels 1.x worker mode)"
@@ -218,6 +207,13 @@ class ProjectStack(Stack):
         super().__init__(workdir, database)
         self.budgets, self.worker_count, self.has_presence = budgets, workers, presence
         self.env_overrides, self.worker_args = dict(env or {}), list(worker_args)
+        self.chat = None
+
+    def __getattr__(self, name):
+        chat = self.__dict__.get("chat")
+        if chat is None:
+            raise AttributeError(name)
+        return getattr(chat, name)
 
     def tree(self):
         """The project's files to run: the working tree, or `commit` exported with git archive."""
@@ -230,93 +226,27 @@ class ProjectStack(Stack):
         return root
 
     def start(self):
-        root = self.root = self.tree()
-        redis, redis_port = start_redis(self.group)
-        self._roles["redis"] = (redis.pid, False)
-        self.redis_port = redis_port
-        self.redis = redis
-        overrides = {"VENV": os.path.dirname(os.path.dirname(sys.executable))}
+        root = self.tree()
+        overrides = {}
         url = self._start_database()
         if url:
             overrides["DATABASE_URL"] = url
         overrides.update(self.trial_settings)
         overrides.update(self.env_overrides)
-        # shipped_budgets: the per-socket and per-address budgets as shipped.
-        env = chat_environment(self.group.workdir, redis_port, shipped_budgets=self.budgets == "shipped", **overrides)
-        self.env = env
-        manage = os.path.join(root, "manage.py")
-        self.group.run("migrate", [sys.executable, manage, "migrate", "--noinput"], env=env, cwd=root)
-        self.group.run("collectstatic", [sys.executable, manage, "collectstatic", "--noinput"], env=env, cwd=root)
-        self.workers = []
         count = self.worker_count if self.worker_count is not None else shipped_default("WORKER_PROCESSES", root)
-        for number in range(1, count + 1):
-            worker = self.group.start("runworker-%d" % number,
-                                      [os.path.join(root, "deploy", "worker.sh")] + self.worker_args, env=env,
-                                      cwd=root)
-            self.workers.append(worker)
-        for worker in self.workers:
-            worker.wait_for_log(WORKER_READY_LINE, 90)
-        time.sleep(1.0)
-        self.check_alive()
-        script = os.path.join(root, "deploy", "daphne.sh")
-
-        def argv(port):
-            return ["/usr/bin/env", "DAPHNE_BIND=127.0.0.1", "DAPHNE_PORT=%d" % port, script]
-
-        def serves(port):
-            # The index runs in a worker: a 200 proves Daphne -> Redis -> runworker -> database -> back.
-            return tcp_connectable("127.0.0.1", port) and http_status("127.0.0.1", port, "/") == 200
-
-        self.daphne, self.http_port = self._listen("daphne", argv, serves, env, root, watch=self.workers)
-        self._roles["daphne"] = (self.daphne.pid, False)
-        for number, worker in enumerate(self.workers, 1):
-            self._roles["worker-%d" % number] = (worker.pid, False)
-        if self.has_presence:
-            presence = self.group.start("presence", [os.path.join(root, "deploy", "presence.sh")], env=env,
-                                        cwd=root)
-            presence.wait_for_log("Pushing presence", 60)
-            self._roles["presence"] = (presence.pid, False)
-        time.sleep(1.0)
+        self.chat = start_chat(self.group, count, worker_args=self.worker_args, presence=self.has_presence,
+                               shipped_budgets=self.budgets == "shipped", root=root, **overrides)
+        self.http_port = self.chat.http_port
         self.check_alive()
 
-    # Faults by role, for scenarios (bench/faults.py).
-
-    def start_worker(self, timeout=90):
-        """One more deploy/worker.sh (with this stack's worker options), once it takes messages."""
-        number = len(self.group.processes) + 1
-        worker = self.group.start("runworker-%d" % number, [os.path.join(self.root, "deploy", "worker.sh")]
-                                  + self.worker_args, env=self.env, cwd=self.root)
-        worker.wait_for_log(WORKER_READY_LINE, timeout)
-        self.workers.append(worker)
-        self._roles["worker-%d" % number] = (worker.pid, False)
-        return worker
-
-    @staticmethod
-    def dispatch_count(worker, channel):
-        """Messages of `channel` this worker ran a consumer for (needs worker_args=["-v", "2"])."""
-        return worker.log_text().count("Dispatching message on %s to" % channel)
-
-    def restart_redis(self, pause):
-        """Stop redis-server, wait `pause` seconds, start a new empty one on the same port."""
-        self.redis.stop()
-        time.sleep(pause)
-        self.redis, _ = start_redis(self.group, port=self.redis_port)
-        self._roles["redis"] = (self.redis.pid, False)
-        return self.redis
-
-    def kill_and_restart_daphne(self, pause, timeout=90):
-        """SIGKILL Daphne, wait `pause` seconds, start deploy/daphne.sh again on the same port."""
-        self.daphne.kill()
-        time.sleep(pause)
-        script = os.path.join(self.root, "deploy", "daphne.sh")
-        self.daphne = self.group.start("daphne", ["/usr/bin/env", "DAPHNE_BIND=127.0.0.1",
-                                                  "DAPHNE_PORT=%d" % self.http_port, script], env=self.env,
-                                       cwd=self.root)
-        wait_until(lambda: tcp_connectable(self.host, self.http_port)
-                   and http_status(self.host, self.http_port, "/") == 200,
-                   timeout, "Daphne again on port %d" % self.http_port, watch=[self.daphne])
-        self._roles["daphne"] = (self.daphne.pid, False)
-        return self.daphne
+    def roles(self):
+        roles = {"redis": (self.redis.pid, False), "daphne": (self.daphne.pid, False)}
+        roles.update(("worker-%d" % number, (worker.pid, False)) for number, worker in enumerate(self.workers, 1))
+        if self.presence is not None:
+            roles["presence"] = (self.presence.pid, False)
+        if self.postgres is not None:
+            roles["postgres"] = (self.postgres.process.pid, True)
+        return roles
 
     def versions(self):
         names = ["Django", "channels", "daphne", "asgi_redis", "asgiref", "redis", "msgpack-python", "Twisted",
@@ -383,7 +313,7 @@ class PeerStack(Stack):
         def serves(port):
             return tcp_connectable("127.0.0.1", port) and http_status("127.0.0.1", port, "/ready/") == 200
 
-        daphne, self.http_port = self._listen("peer-daphne", argv, serves, env, PEER_DIR)
+        daphne, self.http_port = start_listening(self.group, "peer-daphne", argv, serves, 90, env=env, cwd=PEER_DIR)
         self._roles["daphne"] = (daphne.pid, False)
 
     def versions(self):

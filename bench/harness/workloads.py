@@ -321,7 +321,7 @@ def _s(value):
 def redis_benchmark(group, quick=False):
     """The floor: the Redis commands one channel-layer hop of asgi_redis 1.4 makes, timed by redis-benchmark."""
     from asgi_redis.core import RedisChannelLayer
-    from tests.support.processes import start_redis
+    from tests.support.redis_server import start_redis
     _, port = start_redis(group)
     base = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-q", "--csv"]
     commands = collections.OrderedDict([

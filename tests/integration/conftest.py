@@ -5,7 +5,7 @@ SQLite and on PostgreSQL.
 Every test runs once per database, except in modules marked one_database
 (below). The tests share one stack per database
 (redis-server, Daphne, two runworkers, in a temporary directory; see
-tests/support/processes.py); modules that need a configuration of their
+tests/support/chat_stack.py); modules that need a configuration of their
 own, or break things, start their own. They talk to it like a browser
 would: HTTP through urllib, WebSockets through websocket-client. Tests use
 rooms of their own (`new_room`), so they do not see each other's messages.
@@ -32,7 +32,7 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 from tests.support.postgres import private_postgres  # noqa: E402
-from tests.support.processes import chat_stack  # noqa: E402
+from tests.support.chat_stack import chat_stack  # noqa: E402
 
 WS_TIMEOUT = 10.0       # seconds to wait for an expected frame
 HTTP_TIMEOUT = 15.0

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from tests.support.processes import chat_stack
+from tests.support.chat_stack import chat_stack
 
 from .conftest import assert_error_frame, assert_message_frame
 

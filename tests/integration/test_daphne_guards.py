@@ -21,7 +21,8 @@ import uuid
 import pytest
 
 from tests.support.nginx import public_directory, start_nginx
-from tests.support.processes import chat_stack, http_status
+from tests.support.chat_stack import chat_stack
+from tests.support.processes import http_status
 
 pytestmark = [pytest.mark.integration]
 

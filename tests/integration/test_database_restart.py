@@ -15,7 +15,7 @@ import psycopg2
 import pytest
 
 from tests.support.postgres import private_postgres
-from tests.support.processes import chat_stack
+from tests.support.chat_stack import chat_stack
 
 from .conftest import Database, assert_error_frame, assert_message_frame
 

@@ -19,7 +19,7 @@ import pytest
 import redis
 import websocket
 
-from tests.support.processes import chat_stack, start_daphne
+from tests.support.chat_stack import chat_stack, start_daphne
 
 from .conftest import Database, Socket, assert_message_frame, chat_path, wait_for
 

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.support.browser import ConsoleErrors, accessibility_problems, chromium, screenshot
-from tests.support.processes import chat_stack, start_daphne
+from tests.support.chat_stack import chat_stack, start_daphne
 
 from .actors import shell, signed_up
 

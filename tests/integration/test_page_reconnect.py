@@ -14,7 +14,7 @@ import pytest
 import websocket
 
 from tests.support.browser import ConsoleErrors, chromium
-from tests.support.processes import chat_stack, start_daphne
+from tests.support.chat_stack import chat_stack, start_daphne
 
 from .conftest import Socket, assert_message_frame, chat_path
 

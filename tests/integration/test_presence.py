@@ -12,7 +12,9 @@ import time
 
 import pytest
 
-from tests.support.processes import chat_stack, http_status, start_redis
+from tests.support.chat_stack import chat_stack
+from tests.support.processes import http_status
+from tests.support.redis_server import start_redis
 
 from .conftest import Socket, wait_for
 from .actors import signed_up

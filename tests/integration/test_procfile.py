@@ -14,10 +14,9 @@ import sys
 import pytest
 import websocket
 
-from tests.support.processes import (
-    REPO_ROOT, ProcessGroup, chat_environment, http_status, start_listening, start_redis, tcp_connectable,
-    venv_program,
-)
+from tests.support.chat_stack import chat_environment
+from tests.support.processes import REPO_ROOT, ProcessGroup, http_status, start_listening, tcp_connectable, venv_program
+from tests.support.redis_server import start_redis
 
 from .conftest import Socket, assert_message_frame, http_request
 

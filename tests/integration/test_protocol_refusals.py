@@ -19,7 +19,7 @@ import pytest
 import redis
 import websocket
 
-from tests.support.processes import chat_stack
+from tests.support.chat_stack import chat_stack
 
 from .actors import room_with_access, shell, signed_up
 from .conftest import Socket, assert_error_frame, chat_path

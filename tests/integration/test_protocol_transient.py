@@ -10,7 +10,7 @@ import time
 import pytest
 import websocket
 
-from tests.support.processes import chat_stack
+from tests.support.chat_stack import chat_stack
 
 from .conftest import chat_path, http_request
 

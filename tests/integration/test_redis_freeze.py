@@ -33,7 +33,7 @@ import time
 import pytest
 import websocket
 
-from tests.support.processes import chat_stack
+from tests.support.chat_stack import chat_stack
 
 from .conftest import Socket, assert_message_frame, chat_path, http_request
 

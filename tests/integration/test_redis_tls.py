@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from tests.support.processes import REPO_ROOT, ProcessGroup, chat_environment, chat_stack
+from tests.support.chat_stack import chat_environment, chat_stack
+from tests.support.processes import REPO_ROOT, ProcessGroup
 from tests.support.redis_tls import make_certificates, start_tls_redis
 
 from .conftest import assert_message_frame

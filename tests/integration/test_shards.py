@@ -9,9 +9,9 @@ import pytest
 import redis
 import websocket
 
-from tests.support.processes import (
-    ProcessGroup, chat_environment, prepare_database, start_daphne, start_redis, start_worker,
-)
+from tests.support.chat_stack import chat_environment, prepare_database, start_daphne, start_worker
+from tests.support.processes import ProcessGroup
+from tests.support.redis_server import start_redis
 
 from .conftest import Socket, http_request
 

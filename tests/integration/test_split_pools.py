@@ -11,7 +11,7 @@ import json
 import pytest
 import websocket
 
-from tests.support.processes import chat_stack
+from tests.support.chat_stack import chat_stack
 
 from .actors import signed_up
 from .conftest import assert_message_frame

@@ -19,7 +19,9 @@ import redis
 import websocket
 
 from tests.support.nginx import public_directory, start_nginx
-from tests.support.processes import ProcessGroup, chat_environment, start_redis
+from tests.support.chat_stack import chat_environment
+from tests.support.processes import ProcessGroup
+from tests.support.redis_server import start_redis
 from tests.support.supervisor import ServerStack, start_supervisord
 
 from .conftest import assert_message_frame, wait_for

@@ -21,7 +21,9 @@ from datetime import datetime
 import psycopg2
 import pytest
 
-from tests.support.processes import ProcessGroup, chat_environment, start_redis
+from tests.support.chat_stack import chat_environment
+from tests.support.processes import ProcessGroup
+from tests.support.redis_server import start_redis
 from tests.support.supervisor import ServerStack, start_supervisord, stopwaitsecs
 
 from .conftest import assert_message_frame, wait_for

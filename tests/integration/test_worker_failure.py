@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from tests.support.processes import chat_stack, start_redis
+from tests.support.chat_stack import chat_stack
+from tests.support.redis_server import start_redis
 
 from .conftest import assert_message_frame, wait_for
 

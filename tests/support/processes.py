@@ -1,19 +1,11 @@
 """
-Real processes for integration tests: start them, wait until they serve,
-and always stop them again.
+Real processes, started and always stopped again: the harness under the
+integration tests and the benchmarks (bench/harness/stacks.py).
 
-The building blocks are generic (a free port, a group of processes that
-log to files and are stopped together by pid, bounded waits that fail with
-the tail of every log) so later harnesses (nginx, supervisord, PostgreSQL)
-can reuse them. `chat_stack()` puts them together for this project's
-worker mode:
-
-    redis-server  <-  daphne asgi:channel_layer  ->  manage.py runworker x N
-
-    with chat_stack(tmp_dir, workers=2) as stack:
-        stack.base_url        # http://127.0.0.1:<port>
-        stack.ws_url("/chat/lobby/")
-        stack.workers[0].kill()
+A free port, a group of processes that log to files and are stopped
+together by pid, bounded waits that fail with the tail of every log.
+redis_server.py, postgres.py, nginx.py, supervisor.py and chat_stack.py
+(the service itself) start their servers with these.
 
 Every process gets its own session (start_new_session=True) and is stopped
 by its pid (its process group, which holds nothing but it and whatever it
@@ -22,17 +14,14 @@ name, so the machine's own redis-server on 6379 is never touched, and that
 port is never handed out.
 """
 import atexit
-import contextlib
 import ctypes
 import http.client
 import os
-import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import weakref
@@ -123,17 +112,6 @@ def tcp_connectable(host, port, timeout=1.0):
         return False
 
 
-def redis_ping(port, host="127.0.0.1", timeout=1.0):
-    """True when a Redis server answers PING on host:port (a password-protected
-    one answers that it wants the password first)."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))
-    except OSError:
-        return False
-
-
 def http_status(host, port, path="/", timeout=5.0, headers=None):
     """Status code of a GET, or raises OSError / http.client errors."""
     connection = http.client.HTTPConnection(host, port, timeout=timeout)
@@ -178,8 +156,8 @@ def _die_with_parent():
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except Exception:
-        pass
+    except (OSError, AttributeError):
+        pass  # no prctl in this libc: the child outlives an interrupted run, until stop_all or atexit
 
 
 class ManagedProcess:
@@ -419,16 +397,16 @@ def _address_in_use(process):
     return "address already in use" in text or "couldn't listen" in text
 
 
-def start_listening(group, name, make_argv, ready, timeout, attempts=3, env=None):
+def start_listening(group, name, make_argv, ready, timeout, attempts=3, env=None, cwd=None, watch=()):
     """
-    Start a server on a fresh free port and wait for ready(port). Retries
-    with another port if the first one was taken in the meantime (some
-    servers, like Daphne, log that and keep running without listening).
-    Returns (process, port).
+    Start a server on a fresh free port and wait for ready(port), failing
+    fast if it or a `watch`ed process exits. Retries with another port if
+    the first one was taken in the meantime (some servers, like Daphne, log
+    that and keep running without listening). Returns (process, port).
     """
     for attempt in range(attempts):
         port = free_port()
-        process = group.start(name, make_argv(port), env=env)
+        process = group.start(name, make_argv(port), env=env, cwd=cwd)
 
         def check():
             if _address_in_use(process):
@@ -436,7 +414,7 @@ def start_listening(group, name, make_argv, ready, timeout, attempts=3, env=None
             return ready(port)
 
         try:
-            wait_until(check, timeout, "%s on port %d" % (name, port), watch=[process])
+            wait_until(check, timeout, "%s on port %d" % (name, port), watch=[process] + list(watch))
             return process, port
         except ProcessError:
             if attempt + 1 < attempts and _address_in_use(process):
@@ -444,231 +422,3 @@ def start_listening(group, name, make_argv, ready, timeout, attempts=3, env=None
                 continue
             raise
     raise AssertionError("unreachable")
-
-
-# --------------------------------------------------------------------------
-# Redis
-
-
-def start_redis(group, timeout=20, port=None, password=None):
-    """A private, non-persistent redis-server on a free port (or on `port`,
-    to restart one that was stopped), asking for `password` if given.
-    Returns (process, port)."""
-    redis_server = system_program("redis-server")
-    data_dir = os.path.join(group.workdir, "redis")
-    os.makedirs(data_dir, exist_ok=True)
-
-    def argv(port):
-        return [redis_server, "--port", port, "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", data_dir] + (["--requirepass", password] if password else [])
-
-    if port is None:
-        return start_listening(group, "redis", argv, redis_ping, timeout)
-    process = group.start("redis", argv(port))
-    wait_until(lambda: redis_ping(port), timeout, "redis-server on port %d" % port, watch=[process])
-    return process, port
-
-
-class ModuleRedis:
-    """A private redis-server for a unittest module: start() in setUpModule,
-    stop() in tearDownModule; `url` while it runs."""
-
-    def __init__(self, prefix):
-        self.prefix = prefix
-        self.group = None
-        self.url = None
-
-    def start(self):
-        self.group = ProcessGroup(tempfile.mkdtemp(prefix=self.prefix))
-        try:
-            _, port = start_redis(self.group)
-        except BaseException:
-            self.stop()
-            raise
-        self.url = "redis://127.0.0.1:%d/0" % port
-
-    def stop(self):
-        self.group.stop_all()
-        shutil.rmtree(self.group.workdir, ignore_errors=True)
-
-
-# --------------------------------------------------------------------------
-# The chat service in worker mode
-
-# Environment variables the service and deploy/ read (the Makefile's list);
-# the test process's own values must never leak into the processes it
-# starts (a REDIS_URLS in the shell would win over the private Redis).
-_SERVICE_VARIABLE_PREFIXES = ("DJANGO_", "CHANNEL_LAYER_", "CHAT_", "DATABASE_", "REDIS_",
-                              "DAPHNE_", "WORKER_", "NGINX_")
-_SERVICE_VARIABLES = {"VENV"}
-
-
-# Every test client comes from 127.0.0.1 and tests send bursts no person
-# could: the shipped budgets (interface/budgets.py) would refuse them. Tests of the
-# budgets themselves pass shipped_budgets=True.
-TEST_BUDGETS = {
-    "CHAT_ADDRESS_FRAME_RATE": "0",
-    "CHAT_ADDRESS_CONNECT_RATE": "0",
-    "CHAT_ADDRESS_ROOMS_PER_MINUTE": "0",
-    "CHAT_ADDRESS_SIGNUPS_PER_HOUR": "0",
-    "CHAT_ADDRESS_SIGNINS_PER_MINUTE": "0",
-    "CHAT_SOCKET_FRAME_RATE": "100",
-    "CHAT_SOCKET_FRAME_BURST": "500",
-}
-
-
-def chat_environment(workdir, redis_port, shipped_budgets=False, **overrides):
-    """The environment for manage.py and daphne: production-like, all private to this run."""
-    env = {
-        key: value for key, value in os.environ.items()
-        if key not in _SERVICE_VARIABLES and not key.startswith(_SERVICE_VARIABLE_PREFIXES)
-    }
-    static_root = os.path.join(workdir, "static")
-    os.makedirs(static_root, exist_ok=True)
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "proj.settings",
-        "REDIS_URL": "redis://127.0.0.1:%d/0" % redis_port,
-        "DATABASE_URL": "sqlite:///" + os.path.abspath(os.path.join(workdir, "db.sqlite3")),
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DJANGO_STATIC_ROOT": static_root,
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-    })
-    if not shipped_budgets:
-        env.update(TEST_BUDGETS)
-    env.update({key: str(value) for key, value in overrides.items()})
-    return env
-
-
-class ChatStack:
-    """A running redis-server + daphne + runworkers, and how to reach them."""
-
-    host = "127.0.0.1"
-
-    def __init__(self, group, env, redis, redis_port, daphne, http_port, workers):
-        self.group = group
-        self.env = env
-        self.redis = redis
-        self.redis_port = redis_port
-        self.daphne = daphne
-        self.http_port = http_port
-        self.workers = workers
-
-    @property
-    def workdir(self):
-        return self.group.workdir
-
-    @property
-    def base_url(self):
-        return "http://%s:%d" % (self.host, self.http_port)
-
-    def url(self, path):
-        return self.base_url + path
-
-    def ws_url(self, path):
-        return "ws://%s:%d%s" % (self.host, self.http_port, path)
-
-    def processes(self):
-        return list(self.group.processes)
-
-    def logs(self, lines=LOG_TAIL_LINES):
-        return self.group.logs(lines)
-
-    def start_presence(self, timeout=60):
-        """`manage.py runpresence`, once it pushes presence (chat/presence.py)."""
-        self.presence = self.group.start(
-            "runpresence", [sys.executable, os.path.join(REPO_ROOT, "manage.py"), "runpresence"], env=self.env)
-        self.presence.wait_for_log("Pushing presence", timeout)
-        return self.presence
-
-    def start_worker(self, timeout=60, args=()):
-        """One more runworker, ready to take messages; `args`: runworker's
-        options, e.g. ["--only-channels=chat.background"]."""
-        worker = start_worker(self.group, self.env, len(self.workers) + 1, timeout, args)
-        self.workers.append(worker)
-        return worker
-
-    @staticmethod
-    def dispatch_count(worker, channel):
-        """How many messages of `channel` this worker has run a consumer for so far."""
-        return worker.log_text().count("Dispatching message on %s to" % channel)
-
-
-WORKER_READY_LINE = "Running worker against channel layer"
-
-
-def start_worker(group, env, number, timeout=60, args=()):
-    # -v 2 logs every dispatched message ("Dispatching message on
-    # websocket.receive to ..."), so tests can tell which worker ran what.
-    argv = [sys.executable, os.path.join(REPO_ROOT, "manage.py"), "runworker", "-v", "2"] + list(args)
-    worker = group.start("runworker-%d" % number, argv, env=env)
-    worker.wait_for_log(WORKER_READY_LINE, timeout)
-    return worker
-
-
-def prepare_database(group, env):
-    manage = os.path.join(REPO_ROOT, "manage.py")
-    group.run("migrate", [sys.executable, manage, "migrate", "--noinput"], env=env)
-    group.run("collectstatic", [sys.executable, manage, "collectstatic", "--noinput"], env=env)
-
-
-@contextlib.contextmanager
-def chat_stack(workdir, workers=2, timeout=90, daphne_args=(), shipped_budgets=False, worker_args=(),
-               redis_password=None, **env_overrides):
-    """
-    Start redis-server, migrate and collect static files, start daphne and
-    `workers` runworkers (with runworker options `worker_args`), and wait
-    until GET / answers 200 through the layer and every worker is running.
-    Everything is stopped on exit, and also when starting fails half-way.
-    """
-    group = ProcessGroup(workdir)
-    try:
-        try:
-            stack = _start_chat_stack(group, workers, timeout, daphne_args, shipped_budgets, worker_args,
-                                      redis_password, env_overrides)
-        except ProcessError as error:
-            # Attach every log to a startup failure, not only the failing process's.
-            raise ProcessError("%s\n\nAll processes:\n%s" % (error, group.logs())) from None
-        yield stack
-    finally:
-        group.stop_all()
-
-
-def start_daphne(group, env, name="daphne", daphne_args=(), timeout=90, port=None):
-    """Daphne as deployments start it (deploy/daphne.sh: the shipped flags)
-    on a free port (or `port`, to restart one), ready once GET / answers 200
-    through a worker. Returns (process, port)."""
-    script = os.path.join(REPO_ROOT, "deploy", "daphne.sh")
-
-    def daphne_argv(port):
-        return ["/usr/bin/env", "DAPHNE_BIND=127.0.0.1", "DAPHNE_PORT=%d" % port, script] + list(daphne_args)
-
-    def daphne_serves(port):
-        # The index runs in a worker: a 200 proves the whole path
-        # Daphne -> Redis -> runworker -> database -> back.
-        return tcp_connectable("127.0.0.1", port) and http_status("127.0.0.1", port, "/") == 200
-
-    if port is not None:
-        process = group.start(name, daphne_argv(port), env=env)
-        wait_until(lambda: daphne_serves(port), timeout, "%s on port %d" % (name, port), watch=[process])
-        return process, port
-    return start_listening(group, name, daphne_argv, daphne_serves, timeout, env=env)
-
-
-def _start_chat_stack(group, workers, timeout, daphne_args, shipped_budgets, worker_args, redis_password,
-                      env_overrides):
-    redis, redis_port = start_redis(group, password=redis_password)
-    if redis_password:
-        env_overrides = dict({"REDIS_URL": "redis://:%s@127.0.0.1:%d/0" % (redis_password, redis_port)},
-                             **env_overrides)
-    env = chat_environment(group.workdir, redis_port, shipped_budgets, **env_overrides)
-    group.env = env
-    prepare_database(group, env)
-    started_workers = [start_worker(group, env, number, timeout, worker_args) for number in range(1, workers + 1)]
-    daphne, http_port = start_daphne(group, env, daphne_args=daphne_args, timeout=timeout)
-    for worker in started_workers:
-        if not worker.alive():
-            raise ProcessError("%s exited during startup (code %s)." % (worker.name, worker.returncode))
-    return ChatStack(group, env, redis, redis_port, daphne, http_port, started_workers)

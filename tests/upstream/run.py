@@ -43,8 +43,8 @@ PROJECT = HERE.parents[1]
 VENDOR = HERE / "vendor"
 sys.path.insert(0, str(PROJECT))
 
-from tests.support.processes import (  # noqa: E402
-    ProcessGroup, _die_with_parent, redis_ping, start_listening, start_redis)
+from tests.support.processes import ProcessGroup, _die_with_parent, start_listening  # noqa: E402
+from tests.support.redis_server import redis_ping, start_redis  # noqa: E402
 
 # The releases under test: version and sha256 of the sdist on PyPI. The
 # installed package of the same name is compared with it file by file.

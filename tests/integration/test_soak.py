@@ -17,15 +17,11 @@ import time
 
 import pytest
 
-from bench.harness import deps
-
-deps.ensure()
-
-from bench.harness.chatter import audit  # noqa: E402
-from bench.harness.churn import Churn  # noqa: E402
-from bench.harness.measure import rss_bytes  # noqa: E402
-from bench.harness.stacks import ProjectStack  # noqa: E402
-from bench.harness.stores import Stores  # noqa: E402
+from bench.harness.chatter import audit
+from bench.harness.churn import Churn
+from bench.harness.measure import rss_bytes
+from bench.harness.stacks import ProjectStack
+from bench.harness.stores import Stores
 
 pytestmark = pytest.mark.integration
 

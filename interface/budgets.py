@@ -26,7 +26,10 @@ log = logging.getLogger(__name__)
 
 class TokenBucket:
     """`rate` tokens a second, at most `burst` saved up. Spending goes on
-    into debt, up to a quarter of a burst more."""
+    into debt, up to a quarter of a burst more; what is refused beyond that
+    adds no debt, so a client refused while it retried in a loop gets its
+    budget back within a few seconds of stopping, not after a penalty as
+    long as its flood."""
 
     __slots__ = ("tokens", "stamp")
 
@@ -42,7 +45,9 @@ class TokenBucket:
         self.stamp = now
         if self.tokens >= 0:
             return 0
-        if self.tokens < -max(1.0, burst / 4.0):
+        most_debt = max(1.0, burst / 4.0)
+        if self.tokens < -most_debt:
+            self.tokens = -most_debt - 1
             return None
         return (1 - self.tokens) / rate
 

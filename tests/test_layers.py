@@ -176,6 +176,21 @@ def test_reconnecting_does_not_reset_an_address_budget(layer, clock):
     assert [wait for _, wait in delivered(chat)] == [None, None, 2.0, None]
 
 
+def test_an_address_refused_while_it_retried_in_a_loop_is_admitted_soon_after_it_stops(layer, clock):
+    chat = layer(frame_rate=0, connect_rate=5, connect_burst=30)
+    admitted = 0
+    for attempt in range(3000):  # a minute of a client retrying 50 times a second
+        try:
+            connect(chat, "daphne.response.x!try%d" % attempt, "10.0.0.7")
+            admitted += 1
+        except chat.ChannelFull:
+            pass
+        clock.now += 0.02
+    assert admitted < 30 + 5 * 60 + 1  # never more than the burst and the rate
+    clock.now += (30 / 4.0 + 2) / 5  # the most debt, and one token, at 5 a second
+    connect(chat, "daphne.response.x!after", "10.0.0.7")
+
+
 def test_only_an_interface_server_meters(redis_url, clock):
     # Workers put parked frames back on websocket.receive (enforce_ordering):
     # those must never be refused.

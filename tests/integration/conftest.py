@@ -15,6 +15,7 @@ When a test fails, the tail of every process's log is added to its report.
 import json
 import os
 import sqlite3
+import struct
 import sys
 import time
 import urllib.error
@@ -153,30 +154,46 @@ class Socket:
     def say(self, handle, message):
         self.send_json({"handle": handle, "message": message})
 
-    def recv_json(self, timeout=WS_TIMEOUT):
-        """The next frame, decoded; fails the test if none arrives within `timeout` seconds."""
-        # Wait in short slices against one deadline: Daphne pings every 20 s,
-        # websocket-client answers a ping and starts its wait afresh, so a
-        # single wait longer than that would never time out and hang the run.
-        deadline = time.monotonic() + timeout
+    def next_frame(self, deadline):
+        """The next frame, whatever it is, by `deadline` (time.monotonic()):
+        ("json", frame) | ("closed", detail) | ("timeout", None) | ("bad", detail).
+        Skips nothing and fails nothing: for a caller that judges what came."""
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                pytest.fail("%r: no frame within %ss" % (self, timeout))
+                return "timeout", None
+            # Wait in short slices against one deadline: Daphne pings every 20 s,
+            # websocket-client answers a ping and starts its wait afresh, so a
+            # single wait longer than that would never time out and hang the run.
             self.ws.settimeout(min(remaining, 1.0))
             try:
                 opcode, data = self.ws.recv_data()
-                break
             except websocket.WebSocketTimeoutException:
                 continue
-            except websocket.WebSocketConnectionClosedException:
-                pytest.fail("%r: the server closed the socket" % (self,))
-        assert opcode == websocket.ABNF.OPCODE_TEXT, "%r: expected a text frame, got opcode %s: %r" % (
-            self, opcode, data)
-        frame = json.loads(data.decode("utf-8"), object_hook=Frame)
-        if isinstance(frame, dict) and frame.get("type") in self.skip:
-            return self.recv_json(max(0.1, deadline - time.monotonic()))
-        return frame
+            except (websocket.WebSocketException, OSError) as error:
+                return "closed", repr(error)
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else None
+                return "closed", "close frame, code %s %r" % (code, data[2:])
+            if opcode != websocket.ABNF.OPCODE_TEXT:
+                return "bad", "opcode %s: %r" % (opcode, data[:200])
+            try:
+                return "json", json.loads(data.decode("utf-8"), object_hook=Frame)
+            except ValueError:
+                return "bad", "not JSON: %r" % data[:200]
+
+    def recv_json(self, timeout=WS_TIMEOUT):
+        """The next frame, decoded; fails the test if none arrives within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            kind, frame = self.next_frame(deadline)
+            if kind == "timeout":
+                pytest.fail("%r: no frame within %ss" % (self, timeout))
+            if kind == "closed":
+                pytest.fail("%r: the server closed the socket: %s" % (self, frame))
+            assert kind == "json", "%r: expected a JSON text frame, got %s" % (self, frame)
+            if not (isinstance(frame, dict) and frame.get("type") in self.skip):
+                return frame
 
     def say_all(self, handle, messages, timeout=30):
         """Send every message, then return the sender's own copies of them."""
@@ -247,6 +264,12 @@ class Socket:
             pass
 
 
+def open_socket(stack, path, timeout=WS_TIMEOUT):
+    """An open Socket to `path` (with its query string, if any); the caller closes it."""
+    url = stack.ws_url(path)
+    return Socket(websocket.create_connection(url, timeout=timeout), url)
+
+
 @pytest.fixture
 def connect(stack):
     """connect("/chat/<label>/", after=None) -> an open Socket, closed after the test."""
@@ -255,9 +278,7 @@ def connect(stack):
     def _connect(path, after=None, query=None, timeout=WS_TIMEOUT):
         if after is not None:
             query = "after=%s" % urllib.parse.quote(str(after))
-        url = stack.ws_url(path + ("?" + query if query else ""))
-        ws = websocket.create_connection(url, timeout=timeout)
-        sock = Socket(ws, url)
+        sock = open_socket(stack, path + ("?" + query if query else ""), timeout)
         opened.append(sock)
         return sock
 
@@ -342,14 +363,18 @@ def unique_label(prefix="room"):
     return "%s-%s" % (prefix, uuid.uuid4().hex[:12])
 
 
+def create_room(stack, label):
+    """The room `label`, created by visiting its page."""
+    response = http_request(stack.url("/%s/" % urllib.parse.quote(label)))
+    assert response.status == 200, response
+    return label
+
+
 @pytest.fixture
-def new_room(http_get):
+def new_room(stack):
     """new_room(prefix) -> the label of a fresh room, created by visiting its page."""
     def _new_room(prefix="room"):
-        label = unique_label(prefix)
-        response = http_get("/%s/" % urllib.parse.quote(label))
-        assert response.status == 200, response
-        return label
+        return create_room(stack, unique_label(prefix))
     return _new_room
 
 

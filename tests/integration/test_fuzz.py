@@ -15,9 +15,17 @@ Every fuzz frame is followed on its socket by a sentinel (a valid chat
 frame with a client_id of its own). Frames of one socket are answered in
 order, so whatever the socket receives between the echoes of two of its
 own sentinels answers exactly the one fuzz frame in between: one error
-frame, or the frame's own broadcast. An independent reading of the rules
-in docs/protocol.md (`expectation()`) says which answers each frame may
-get.
+frame, or the frame's own broadcast.
+
+The oracle is independent of the server: `expectation()`, which says which
+answers each frame may get, is a reading of docs/protocol.md ("Sending",
+"Errors") with its limits written out below (FRAME_LIMIT, HANDLE_MAX,
+MESSAGE_MAX, the control-character and client_id patterns). Nothing of
+chat/ is imported, so a rule chat/frames.py gets wrong cannot also be wrong
+in what this test expects. Where the document leaves an answer open (a null
+client_id, control characters that trimming removes, lone surrogates,
+Python's own JSON quirks) the oracle allows both answers instead of asking
+the server which one it chose.
 
 The run happens once per database (the `fuzz_run` fixture); the tests
 then check, each on its own: every process of the stack is alive with the
@@ -27,12 +35,11 @@ a hang, and an accepted one got what its `?after=` asks for; every fuzz
 frame got one well-formed answer.
 
 Budgets: the shared stack runs with TEST_BUDGETS (tests/support/
-processes.py: 100 frames a second and a burst of 500 per socket, no
+chat_stack.py: 100 frames a second and a burst of 500 per socket, no
 per-address budgets). No socket here sends more than about 150 frames in
 all, over some 15 seconds, so a `rate_limited` answer or a 1013 close is
 a failure.
 """
-import ast
 import json
 import os
 import random
@@ -48,7 +55,7 @@ from datetime import datetime, timedelta
 import pytest
 import websocket
 
-from .conftest import Socket, assert_message_frame, http_request, unique_label
+from .conftest import assert_message_frame, chat_path, create_room, http_request, open_socket, unique_label
 
 # What this module tests does not depend on the database (conftest.py).
 pytestmark = [pytest.mark.integration, pytest.mark.one_database]
@@ -65,8 +72,7 @@ HANDSHAKES = 32         # random ones, after one of each kind of path and of ?af
 HANDSHAKE_TIMEOUT = 15.0
 BIG_FRAME = 60000      # the largest fuzz frame, below CHAT_MAX_FRAME_SIZE (65536), which closes the socket
 
-# The input rules of docs/protocol.md, written out here on purpose (not
-# imported from chat/frames.py), so the test does not share the server's bugs.
+# The input rules of docs/protocol.md, hard-coded on purpose (see the module docstring).
 FRAME_LIMIT = 16 * 1024
 HANDLE_MAX = 64
 MESSAGE_MAX = 2000
@@ -457,35 +463,6 @@ class FrameMaker:
 # Frames in and out
 
 
-def open_socket(stack, label, timeout=10):
-    url = stack.ws_url("/chat/%s/" % urllib.parse.quote(label))
-    return Socket(websocket.create_connection(url, timeout=timeout), url)
-
-
-def receive(sock, deadline):
-    """("json", value) | ("closed", detail) | ("timeout", None) | ("bad", detail)."""
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return "timeout", None
-        sock.ws.settimeout(min(remaining, 1.0))  # short waits: Daphne's pings restart longer ones
-        try:
-            opcode, data = sock.ws.recv_data()
-        except websocket.WebSocketTimeoutException:
-            continue
-        except (websocket.WebSocketException, OSError) as error:
-            return "closed", repr(error)
-        if opcode == websocket.ABNF.OPCODE_CLOSE:
-            code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else None
-            return "closed", "close frame, code %s %r" % (code, data[2:])
-        if opcode != websocket.ABNF.OPCODE_TEXT:
-            return "bad", "opcode %s: %r" % (opcode, data[:200])
-        try:
-            return "json", json.loads(data.decode("utf-8"))
-        except ValueError:
-            return "bad", "not JSON: %r" % data[:200]
-
-
 def message_problem(frame, label):
     """What is wrong with a message frame's shape, or None."""
     if not isinstance(frame, dict) or frame.get("type") != "message":
@@ -546,7 +523,7 @@ class FuzzRun:
     # -- the frames --
 
     def run_frames(self, label):
-        sockets = [open_socket(self.stack, label) for _ in range(SOCKETS)]
+        sockets = [open_socket(self.stack, chat_path(label)) for _ in range(SOCKETS)]
         resyncs = 0
         try:
             for round_number in range(ROUNDS):
@@ -557,7 +534,7 @@ class FuzzRun:
                     if resyncs > MAX_RESYNCS:
                         self.problem("run", "stopped after %d rounds that did not complete" % resyncs)
                         return
-                    sockets[:] = [open_socket(self.stack, label) for _ in range(SOCKETS)]
+                    sockets[:] = [open_socket(self.stack, chat_path(label)) for _ in range(SOCKETS)]
         finally:
             for sock in sockets:
                 sock.close()
@@ -594,7 +571,7 @@ class FuzzRun:
         for index, sock in enumerate(sockets):
             frames, seen = [], set()
             while seen != sentinels:
-                kind, value = receive(sock, deadline)
+                kind, value = sock.next_frame(deadline)
                 if kind != "json":
                     own = [(fuzz.describe(), sentinel) for fuzz, sentinel in plans[index]]
                     self.problem({"closed": "lost-socket", "timeout": "no-answer"}.get(kind, "malformed"),
@@ -705,11 +682,11 @@ class FuzzRun:
         for number in range(UTF8_TEXT_SOCKETS):
             payload = self.rng.choice([b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80",
                                        b'{"handle": "a", "message": "\xff"}', b"\xe2\x82"])
-            sock = open_socket(self.stack, label)
+            sock = open_socket(self.stack, chat_path(label))
             try:
                 sock.ws.send(payload, opcode=websocket.ABNF.OPCODE_TEXT)
                 self.frames_sent += 1
-                kind, value = receive(sock, time.monotonic() + 10)
+                kind, value = sock.next_frame(time.monotonic() + 10)
             finally:
                 sock.close()
             self.answers[("invalid-utf8-text", kind)] += 1
@@ -765,13 +742,12 @@ class FuzzRun:
     def check_not_found(self, what, reader):
         """Accepted only to hear room_not_found, then closed with 4404."""
         deadline = time.monotonic() + 10
-        kind, frame = reader.next_json(deadline)
+        kind, frame = reader.next_frame(deadline)
         if kind != "json" or frame.get("code") != "room_not_found":
             self.problem("handshake", "%s: expected room_not_found, got %s %r" % (what, kind, frame))
             return
-        kind, closing = reader.next_json(deadline)
-        if kind != "closed" or not closing.startswith("close frame ") or \
-                ast.literal_eval(closing[len("close frame "):])[:2] != struct.pack("!H", 4404):
+        kind, closing = reader.next_frame(deadline)
+        if kind != "closed" or not closing.startswith("close frame, code 4404 "):
             self.problem("handshake", "%s: after room_not_found expected the close 4404, got %s %r" % (
                 what, kind, closing))
 
@@ -794,7 +770,7 @@ class FuzzRun:
             return  # nothing to wait for, or nothing clear to expect
         deadline = time.monotonic() + 10
         # Where "nothing" is one of the answers, a short wait: whatever comes comes at once.
-        kind, first = reader.next_json(deadline if () not in outcomes else time.monotonic() + 0.5)
+        kind, first = reader.next_frame(deadline if () not in outcomes else time.monotonic() + 0.5)
         if kind == "timeout" and () in outcomes:
             return
         if kind != "json":
@@ -815,7 +791,7 @@ class FuzzRun:
         for expected in sorted((o for o in outcomes if isinstance(o, tuple) and o), key=len, reverse=True):
             if expected[0] == got[0]:
                 while len(got) < len(expected):
-                    kind, frame = reader.next_json(deadline)
+                    kind, frame = reader.next_frame(deadline)
                     if kind != "json":
                         break
                     got.append(frame.get("id"))
@@ -827,7 +803,7 @@ class FuzzRun:
     def check_catchup_end(self, what, reader, deadline, last_id):
         """A catch-up ends with caught_up, or with catchup_truncated when it
         was cut (the limit, 100, reached), both naming its last id."""
-        kind, end = reader.next_json(deadline)
+        kind, end = reader.next_frame(deadline)
         if kind == "json" and (end == {"type": "caught_up", "room": end.get("room"), "last_id": last_id}
                                or (end.get("code") == "catchup_truncated" and end.get("after") == last_id)):
             return
@@ -842,7 +818,8 @@ WS_KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
 
 
 class RawFrames:
-    """The server's side of an accepted raw WebSocket: just enough to read text frames."""
+    """The server's side of an accepted raw WebSocket: just enough to read
+    text frames, answered as conftest's Socket.next_frame answers."""
 
     def __init__(self, sock, buffered):
         self.sock = sock
@@ -861,7 +838,7 @@ class RawFrames:
         data, self.buffer = self.buffer[:count], self.buffer[count:]
         return data
 
-    def next_json(self, deadline):
+    def next_frame(self, deadline):
         try:
             while True:
                 head = self._read(2, deadline)
@@ -872,7 +849,8 @@ class RawFrames:
                     length = struct.unpack("!Q", self._read(8, deadline))[0]
                 payload = self._read(length, deadline)
                 if opcode == 0x8:
-                    return "closed", "close frame %r" % payload
+                    code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+                    return "closed", "close frame, code %s %r" % (code, payload[2:])
                 if opcode == 0x9:
                     self._send(0xA, payload)
                     continue
@@ -1049,12 +1027,6 @@ def after_query(rng):
 # The run, once per database
 
 
-def create_room(stack, label):
-    response = http_request(stack.url("/%s/" % urllib.parse.quote(label)))
-    assert response.status == 200, response
-    return label
-
-
 def pids(stack):
     return {process.name: process.pid for process in [stack.redis, stack.daphne] + list(stack.workers)}
 
@@ -1078,7 +1050,7 @@ def fuzz_run(stack):
     rooms = [history_room, create_room(stack, unique_label("café")),
              create_room(stack, unique_label("L" * 37))]
     assert len(rooms[2]) == 50
-    sock = open_socket(stack, history_room)
+    sock = open_socket(stack, chat_path(history_room))
     try:
         sock.say_all("hs", ["one", "two", "three"])
     finally:

@@ -163,9 +163,8 @@ def _die_with_parent():
 class ManagedProcess:
     """One long-running child process, logging stdout and stderr to one file."""
 
-    def __init__(self, name, argv, log_path, popen, log_handle):
+    def __init__(self, name, log_path, popen, log_handle):
         self.name = name
-        self.argv = list(argv)
         self.log_path = log_path
         self.popen = popen
         self._log_handle = log_handle
@@ -322,7 +321,7 @@ class ProcessGroup:
         except BaseException:
             log_handle.close()
             raise
-        process = ManagedProcess(name, argv, log_path, popen, log_handle)
+        process = ManagedProcess(name, log_path, popen, log_handle)
         self.processes.append(process)
         return process
 

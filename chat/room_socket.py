@@ -24,20 +24,56 @@ From the outside in:
                          cannot parse is answered and closed, not left out
                          of order
 
+The connect has skips_abandoned_handshakes outermost of all: a handshake
+that waited in the queue longer than Daphne waits for its answer is
+already gone, and its work would only delay the live ones behind it.
+
 The disconnect has ends_channel_session (chat/sessions.py) outermost
 instead of close_on_errors: it deletes the socket's session once the
 disconnect really ran. It needs no user.
 """
+import functools
+import logging
+import time
+
 from channels.auth import channel_session_user, channel_session_user_from_http
 from channels.sessions import enforce_ordering
 
 from chat.errors import close_on_errors, reply_errors
 from chat.sessions import ends_channel_session
+from redis_layer.layer import QUEUED_AT_KEY
+
+log = logging.getLogger(__name__)
+
+# Daphne 1.4's websocket_handshake_timeout: a handshake with no accept by
+# then is dropped unanswered (autobahn), and the client retries.
+HANDSHAKE_TIMEOUT = 5.0
+
+
+def skips_abandoned_handshakes(consumer):
+    """Drops a websocket.connect that Daphne queued longer ago than it
+    waits for an answer: in a reconnect storm, the workers would otherwise
+    spend themselves on sockets already gone (a session, a Group, a presence
+    row and a catch-up each) while the live handshakes behind them time out
+    in turn, and the storm never ends. Nothing is kept for it: its
+    disconnect finds no session and does nothing (ends_channel_session)."""
+
+    @functools.wraps(consumer)
+    def inner(message, *args, **kwargs):
+        queued_at = message.content.get(QUEUED_AT_KEY)
+        if queued_at is not None and time.time() - queued_at > HANDSHAKE_TIMEOUT:
+            log.debug("Dropped a handshake of %s queued %.1f s ago: its client has given up",
+                      message.reply_channel, time.time() - queued_at)
+            return None
+        return consumer(message, *args, **kwargs)
+
+    return inner
 
 
 def room_socket_from_http(consumer):
     """A room socket's connect consumer, with the user from the HTTP session."""
-    return close_on_errors(enforce_ordering(reply_errors(channel_session_user_from_http(consumer))))
+    return skips_abandoned_handshakes(
+        close_on_errors(enforce_ordering(reply_errors(channel_session_user_from_http(consumer)))))
 
 
 def room_socket(consumer):

@@ -25,7 +25,7 @@ from interface.collection import Collection
 from interface.disconnects import Disconnects
 from interface.publishing import Publishing
 from interface.twisted_receive import TwistedReceiver
-from redis_layer.layer import RedisLayer
+from redis_layer.layer import QUEUED_AT_KEY, RedisLayer
 
 
 class ChatChannelLayer(Budgets, BusyAnswers, Disconnects, Publishing, Collection, RedisLayer):
@@ -68,6 +68,7 @@ class ChatChannelLayer(Budgets, BusyAnswers, Disconnects, Publishing, Collection
             return self._admit_frame(self._renumbered(message))
         if channel == "websocket.connect":
             self._admit_connect(message)
+            return dict(message, **{QUEUED_AT_KEY: time.time()})
         elif channel == "websocket.disconnect":
             message = self._renumbered(message)
             self._forget_socket(message.get("reply_channel"))

@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 # budget (interface/budgets.py): the seconds the worker tells the sender
 # to wait (rate_limited) instead of saving the frame.
 RETRY_AFTER_KEY = "chat_retry_after"
+# On a websocket.connect: when Daphne queued it (time.time()), so a worker
+# can tell a handshake its client has already given up on (chat/room_socket.py).
+QUEUED_AT_KEY = "chat_queued_at"
 
 
 class RedisLayer(RedisChannelLayer):

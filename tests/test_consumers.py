@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from chat.models import Message, Room
 from chat.background import BACKGROUND_CHANNEL
-from redis_layer.layer import RETRY_AFTER_KEY
+from redis_layer.layer import QUEUED_AT_KEY, RETRY_AFTER_KEY
 
 
 def reply_of(client):
@@ -120,6 +120,23 @@ class ConnectTests(ConsumerTestCase):
                 self.assert_refused_for_good(client, "origin_not_allowed", 4406)
             client.send_and_consume("websocket.disconnect", path=room_path("lobby"))
         self.assertFalse(Session.objects.exists())
+
+    def test_a_handshake_queued_past_daphnes_wait_is_dropped_unanswered(self):
+        """Its client is gone (Daphne dropped the connection unanswered): no
+        accept, no Group, no session, no presence row; a fresh one is served."""
+        from chat.models import Presence
+        stale = WSClient(ordered=True)
+        stale.send_and_consume("websocket.connect", {QUEUED_AT_KEY: time.time() - 6}, path=room_path("lobby"),
+                               check_accept=False)
+        self.assertIsNone(stale.receive(json=False))
+        self.assertFalse(self.room.websocket_group.channel_layer.group_channels(self.room.websocket_group.name))
+        self.assertFalse(Session.objects.exists())
+        self.assertFalse(Presence.objects.exists())
+        stale.send_and_consume("websocket.disconnect", {"code": 1006}, path=room_path("lobby"))
+        self.assertFalse(Session.objects.exists())
+        fresh = WSClient(ordered=True)
+        fresh.send_and_consume("websocket.connect", {QUEUED_AT_KEY: time.time() - 1}, path=room_path("lobby"))
+        self.assertEqual(Presence.objects.count(), 1)
 
     def test_socket_to_unrouted_path_is_rejected(self):
         for path in ["/elsewhere/", "/chat/lobby/extra/", "/chat/", "/chat/%s/" % ("x" * 51)]:

@@ -8,7 +8,7 @@ import redis
 
 from redis_layer import socket_registry
 from interface.layer import ChatChannelLayer
-from redis_layer.layer import RETRY_AFTER_KEY
+from redis_layer.layer import QUEUED_AT_KEY, RETRY_AFTER_KEY
 from interface.twisted_receive import TwistedReceiver
 from tests.support.processes import ProcessGroup
 from tests.support.redis_server import start_redis
@@ -174,6 +174,14 @@ def test_reconnecting_does_not_reset_an_address_budget(layer, clock):
     connect(chat, "daphne.response.x!other", "10.0.0.10")  # another client is not affected
     frame(chat, "daphne.response.x!other")
     assert [wait for _, wait in delivered(chat)] == [None, None, 2.0, None]
+
+
+def test_daphne_stamps_each_handshake_with_when_it_queued_it(layer):
+    chat = layer()
+    before = time.time()
+    connect(chat, "daphne.response.x!stamped")
+    _, message = chat.receive(["websocket.connect"])
+    assert before <= message[QUEUED_AT_KEY] <= time.time()
 
 
 def test_an_address_refused_while_it_retried_in_a_loop_is_admitted_soon_after_it_stops(layer, clock):

@@ -249,3 +249,20 @@ def test_a_message_whose_broadcast_never_came_shows_once_presence_tells_the_head
     assert shown(page) == [(saved["id"], "saved, never broadcast")]
     assert [url.split("?", 1)[1] for url in fetched] == ["limit=500&after=0"]
     assert len(handshakes) == 1  # not a reconnect's catch-up
+
+
+def test_a_message_typed_after_the_room_closed_stays_in_the_box(stack, open_page, new_room):
+    label = new_room("page-closed-draft")
+    page = open_page("/%s/" % label)
+    page.fill("#handle", "Pat")
+    manage(stack, "setroomaccess", label, "staff")
+    send(page, "knock knock")
+    expect(page.locator("#status")).to_have_attribute("data-state", "closed")
+    expect(page.locator("#message")).to_have_value("knock knock")
+    # Typed once the page has said the room is closed: refused at once, and
+    # kept in the box like every refused message (composer.js: "a draft is
+    # never lost").
+    page.fill("#message", "typed after the close")
+    page.press("#message", "Enter")
+    expect(page.locator("#composer-error")).to_have_text(FORBIDDEN)
+    expect(page.locator("#message")).to_have_value("typed after the close")

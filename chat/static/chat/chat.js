@@ -252,7 +252,11 @@ function handleError(data) {
     return;
   }
   const item = outbox.find((candidate) => candidate.clientId === data.client_id) || null;
-  if (item && data.code === "rate_limited" && item.attempts < MAX_ATTEMPTS) {
+  if (item && data.code === "rate_limited") {
+    // An answer, not a send lost: only those count toward MAX_ATTEMPTS, so
+    // a busy server delays a message but never makes the page drop it
+    // while a later one is saved.
+    item.attempts -= 1;
     pending.note(item.clientId, "Sending too fast: trying again in " + Math.ceil(data.retry_after) + " s…");
     retryLater(item, data.retry_after * 1000);
     return;

@@ -72,8 +72,10 @@ export class Composer {
       localStorage.setItem(HANDLE_KEY, handle);
     }
     this.showError("");
-    this.onSend({ handle: handle, message: message });
+    // Emptied first: a message refused at once (the room closed to this
+    // page) is put back by refused(), not cleared after it.
     this.messageInput.value = "";
+    this.onSend({ handle: handle, message: message });
     this.update();
     this.messageInput.focus();
   }

@@ -56,7 +56,10 @@ def skips_abandoned_handshakes(consumer):
     spend themselves on sockets already gone (a session, a Group, a presence
     row and a catch-up each) while the live handshakes behind them time out
     in turn, and the storm never ends. Nothing is kept for it: its
-    disconnect finds no session and does nothing (ends_channel_session)."""
+    disconnect finds no session and does nothing (ends_channel_session).
+    The stamp is Daphne's wall clock: hosts running Daphne and workers keep
+    their clocks in step (NTP), or a live handshake may be taken for an
+    abandoned one and retried by its client."""
 
     @functools.wraps(consumer)
     def inner(message, *args, **kwargs):

@@ -75,6 +75,7 @@ class ChatChannelLayer(Budgets, BusyAnswers, Disconnects, Publishing, Collection
         return message
 
     def _forget_socket(self, reply_channel):
+        self._socket_closed()
         self._sockets.pop(reply_channel, None)
         self._skipped.pop(reply_channel, None)
 

@@ -251,16 +251,26 @@ def test_after_a_redis_restart_only_sockets_from_before_the_outage_are_closed(la
     assert chat.receive(["daphne.response.x!"]) == (None, None)
 
 
-def test_daphne_collects_its_garbage_every_half_minute(layer, clock, monkeypatch):
+def test_daphne_collects_its_garbage_every_half_minute_after_a_socket_closed(layer, clock, monkeypatch):
     collections = []
     monkeypatch.setattr("interface.collection.gc.collect", lambda: collections.append(clock.now))
     chat = layer()
+    connect(chat, "daphne.response.x!a")
     chat.receive(["daphne.response.x!"])
-    assert collections == []
     clock.now += ChatChannelLayer.COLLECT_EVERY
     chat.receive(["daphne.response.x!"])
+    assert collections == []  # nothing closed: a collection would free nothing
+    chat.send("websocket.disconnect", {"reply_channel": "daphne.response.x!a", "path": "/chat/a/", "order": 1})
     chat.receive(["daphne.response.x!"])
-    assert len(collections) == 1
+    chat.receive(["daphne.response.x!"])
+    assert collections == [clock.now]
+    chat.send("websocket.disconnect", {"reply_channel": "daphne.response.x!b", "path": "/chat/a/", "order": 1})
+    clock.now += ChatChannelLayer.COLLECT_EVERY - 1
+    chat.receive(["daphne.response.x!"])
+    assert len(collections) == 1  # not twice within COLLECT_EVERY
+    clock.now += 1
+    chat.receive(["daphne.response.x!"])
+    assert len(collections) == 2
 
 
 def test_a_broadcast_to_a_full_reply_channel_is_logged_not_dropped_in_silence(redis_url, caplog):

@@ -16,14 +16,14 @@ def get_room_or_error(user, label=None, room_id=None):
     `user` may enter it; else the ClientError that says why not:
     room_not_found or room_gone (deleted since the socket joined), forbidden."""
     if room_id is not None:
-        room = Room.objects.filter(pk=room_id).first()
+        room = Room.objects.find(pk=room_id)
         if room is None:
             raise ClientError("room_gone", "This room no longer exists; nothing was saved.", status=410)
         if not room.may_enter(user):
             # The room's access changed since this socket joined.
             raise ClientError("forbidden", "You may no longer enter this room; nothing was saved.", status=403)
         return room
-    room = Room.objects.filter(label=label).first()
+    room = Room.objects.find(label=label)
     if room is None:
         log.debug("Refused unknown room %r", label)
         raise ClientError("room_not_found", "There is no room %r; visit its page to create it." % label,

@@ -30,6 +30,12 @@ def reply_of(client):
     return Client.receive(client)
 
 
+def insert_fails():
+    """The message's INSERT fails inside Room.post's transaction, as a
+    database that broke would fail it."""
+    return mock.patch.object(Room, "INSERT_SQL", Room.INSERT_SQL.replace("chat_message", "chat_message_broken"))
+
+
 def room_path(label, query=""):
     return "/chat/%s/%s" % (label, query)
 
@@ -285,11 +291,14 @@ class OrderingTests(ConsumerTestCase):
 
     def test_internal_error_says_the_message_was_not_saved(self):
         alice = self.connect()
-        with mock.patch.object(Message, "save", side_effect=RuntimeError("database exploded")):
+        with insert_fails():
             with self.assertLogs("chat.errors", "ERROR"):
                 self.say(alice, message="lost")
         [error] = self.frames(alice)
         self.assertEqual((error["code"], error["saved"]), ("internal_error", False))
+        self.assertFalse(Message.objects.exists())
+        self.room.refresh_from_db()
+        self.assertIsNone(self.room.last_message_at)  # the room's lock was rolled back with it
 
     def test_internal_error_after_saving_says_so_and_names_the_id(self):
         alice = self.connect()
@@ -327,7 +336,7 @@ class OrderingTests(ConsumerTestCase):
 
     def test_consumer_crash_does_not_stall_the_sockets_later_messages(self):
         alice, bob = self.connect(), self.connect()
-        with mock.patch.object(Message, "save", side_effect=RuntimeError("database exploded")):
+        with insert_fails():
             with self.assertLogs("chat.errors", "ERROR"):
                 self.say(alice, message="lost")
         [error] = self.frames(alice)
@@ -365,7 +374,7 @@ class ReceiveFailureTests(ConsumerTestCase):
 
     def test_a_failed_save_answers_its_sender_only_naming_the_frame(self):
         alice, bob = self.connect(), self.connect()
-        with mock.patch.object(Message, "save", side_effect=RuntimeError("database exploded")):
+        with insert_fails():
             with self.assertLogs("chat.errors", "ERROR"):
                 self.say(alice, message="lost", client_id="c-7")
         [error] = self.frames(alice)

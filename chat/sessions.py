@@ -39,11 +39,33 @@ class ChannelSessionExpiry:
 
 
 class RedisSessionStore(ChannelSessionExpiry, cache.SessionStore):
+    # channels' channel_session loads a socket's session (a GET), then asks
+    # whether it exists (an EXISTS) before every connect, frame and
+    # disconnect: the GET has just answered that. (key, existed) of the last
+    # load, until the next save or delete.
+    _loaded = None
+
+    def load(self):
+        key = self.session_key
+        session = super().load()  # a miss sets session_key to None
+        self._loaded = (key, self.session_key is not None)
+        return session
+
+    def exists(self, session_key):
+        if self._loaded is not None and self._loaded[0] == session_key:
+            return self._loaded[1]
+        return super().exists(session_key)
+
+    def delete(self, session_key=None):
+        self._loaded = None
+        super().delete(session_key)
+
     def save(self, must_create=False):
         """Django's cache store reads a session back before each save (a
         GET, then the SET) so as not to bring back one deleted meanwhile:
         here one SET ... XX, "only if it still exists", does both. Every
         frame saves its socket's session, so this is a round trip a frame."""
+        self._loaded = None
         if self.session_key is None or must_create:
             return super().save(must_create)
         if not self._cache.set(self.cache_key, self._get_session(), self.get_expiry_age(), xx=True):

@@ -1,8 +1,9 @@
 """
-What a worker takes from Redis, against a private redis-server with the
-settings a deployment has (a fresh Python with REDIS_URL): channel sessions
-are stored as JSON, and a pickle planted under a session's key is never
-unpickled (it would run code in every worker that loads it).
+Channel sessions in Redis, against a private redis-server with the
+settings a deployment has (a fresh Python with REDIS_URL): they are stored
+as JSON, a pickle planted under a session's key is never unpickled (it
+would run code in every worker that loads it), and loading one answers
+whether it exists without another round trip.
 """
 import json
 import os
@@ -94,3 +95,26 @@ except UpdateError:
 print(session_for_reply_channel("daphne.response.save!1").exists(session.session_key))
 """, redis_url, tmp_path)
     assert out.splitlines() == ["['SET']", "refused", "False"]
+
+
+def test_a_loaded_session_knows_whether_it_exists_without_asking_redis_again(redis_url, tmp_path):
+    out = run("""
+from channels.sessions import session_for_reply_channel
+from django.core.cache import caches
+from django.conf import settings
+client = caches[settings.SESSION_CACHE_ALIAS].client.get_client()
+def exists_calls():
+    return client.info("commandstats").get("cmdstat_exists", {}).get("calls", 0)
+before = exists_calls()
+new = session_for_reply_channel("daphne.response.exists!1")  # loads it: a GET that misses
+answers = [new.exists(new.session_key)]
+new.save(must_create=True)
+answers.append(new.exists(new.session_key))  # asked again after a save: EXISTS
+again = session_for_reply_channel("daphne.response.exists!1")
+answers.append(again.exists(again.session_key))
+again.delete()
+answers.append(again.exists(again.session_key))  # and after a delete
+answers.append(again.exists("chnsomeoneelse"))  # another key: EXISTS
+print(answers, exists_calls() - before)
+""", redis_url, tmp_path)
+    assert out == "[False, True, True, False, False] 3"

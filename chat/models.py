@@ -37,6 +37,31 @@ def random_label():
                     for _ in range(LABEL_GROUPS))
 
 
+class PlainSelect:
+    """A plain SELECT of one model's columns, its rows made instances as the
+    ORM's own reads make them (e.g. SQLite's datetimes made aware). For the
+    reads every handshake, chat frame and catch-up makes: through the ORM,
+    building and compiling those queries costs several times running them
+    (bench/results/analysis.md)."""
+
+    def __init__(self, model, table_alias):
+        self.model = model
+        self.columns = [field.get_col(table_alias) for field in model._meta.concrete_fields]
+        self.sql = ", ".join("%s.%s" % (table_alias, connection.ops.quote_name(col.target.column))
+                             for col in self.columns)
+        self.converters = [(index, col, connection.ops.get_db_converters(col) + col.get_db_converters(connection))
+                           for index, col in enumerate(self.columns)]
+        self.converters = [converter for converter in self.converters if converter[2]]
+        self.attnames = [col.target.attname for col in self.columns]
+
+    def instance(self, row):
+        values = list(row)
+        for index, col, converters in self.converters:
+            for convert in converters:
+                values[index] = convert(values[index], col, connection)
+        return self.model.from_db(connection.alias, self.attnames, values)
+
+
 class RoomQuerySet(models.QuerySet):
     def visible_to(self, user):
         """The rooms `user` may enter (Room.may_enter), for lists."""
@@ -59,24 +84,13 @@ class RoomQuerySet(models.QuerySet):
             pk__in=Presence.objects.values("room_id"))
 
     def find(self, pk=None, label=None):
-        """The room with this `pk` or `label`, or None. Every handshake and
-        chat frame looks its room up: one plain SELECT, because building
-        the query through the ORM costs more than running it."""
-        columns = [field.get_col(self.model._meta.db_table) for field in self.model._meta.concrete_fields]
+        """The room with this `pk` or `label`, or None (a PlainSelect)."""
+        select = PlainSelect(self.model, "chat_room")
         column, value = ("id", pk) if pk is not None else ("label", label)
         with connection.cursor() as cursor:
-            cursor.execute("SELECT %s FROM chat_room WHERE %s = %%s" % (
-                ", ".join(connection.ops.quote_name(col.target.column) for col in columns), column), [value])
+            cursor.execute("SELECT %s FROM chat_room WHERE %s = %%s" % (select.sql, column), [value])
             row = cursor.fetchone()
-        if row is None:
-            return None
-        values = []
-        for col, value in zip(columns, row):
-            # As the ORM's own reads: e.g. SQLite's datetimes made aware.
-            for convert in connection.ops.get_db_converters(col) + col.get_db_converters(connection):
-                value = convert(value, col, connection)
-            values.append(value)
-        return self.model.from_db(self.db, [col.target.attname for col in columns], values)
+        return select.instance(row) if row is not None else None
 
 
 class Room(models.Model):
@@ -121,18 +135,35 @@ class Room(models.Model):
 
     def messages_after(self, after_id, limit):
         """Messages with id > after_id, oldest first, at most `limit` of them."""
-        return self.messages.with_previous_id().filter(pk__gt=after_id).order_by("pk")[:limit]
+        return self._page("m.id > %s", [after_id], "ASC", limit)
 
     def messages_before(self, before_id, after_id, limit):
         """The last `limit` messages with after_id < id < before_id, oldest first (scrolling back)."""
-        newest_first = self.messages.with_previous_id().filter(
-            pk__gt=after_id, pk__lt=before_id).order_by("-pk")[:limit]
-        return list(reversed(newest_first))
+        return self._page("m.id > %s AND m.id < %s", [after_id, before_id], "DESC", limit)[::-1]
 
     def latest_messages(self, count):
         """The last `count` messages, oldest first, for the room page."""
-        newest_first = self.messages.with_previous_id().order_by("-pk")[:count]
-        return list(reversed(newest_first))
+        return self._page("1 = 1", [], "DESC", count)[::-1]
+
+    # A page of this room's messages, each with the id of the room's message
+    # before it (as MessageQuerySet.with_previous_id): a PlainSelect, since
+    # every catch-up and history request reads one.
+    PAGE_SQL = ("SELECT %s, (SELECT p.id FROM chat_message p WHERE p.room_id = m.room_id AND p.id < m.id "
+                "ORDER BY p.id DESC LIMIT 1) FROM chat_message m WHERE m.room_id = %%s AND %s "
+                "ORDER BY m.id %s LIMIT %%s")
+
+    def _page(self, where, params, order, limit):
+        select = PlainSelect(Message, "m")
+        with connection.cursor() as cursor:
+            cursor.execute(self.PAGE_SQL % (select.sql, where, order), [self.pk] + params + [limit])
+            rows = cursor.fetchall()
+        page = []
+        for row in rows:
+            message = select.instance(row[:-1])
+            message.room = self
+            message.previous_id = row[-1]
+            page.append(message)
+        return page
 
     LOCK_SQL = "UPDATE chat_room SET last_message_at = %s WHERE id = %s"
     # The room's newest message id, and the id of the message this sender

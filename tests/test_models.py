@@ -59,6 +59,27 @@ class RoomTests(TestCase):
         made = [room.messages.create(handle="h", message=str(n)) for n in range(5)]
         self.assertEqual(list(room.messages_after(made[0].pk, 2)), made[1:3])
 
+    def test_plain_reads_give_what_the_orm_gives(self):
+        """Room.objects.find and the message pages are plain SELECTs
+        (chat.models.PlainSelect): the same instances, aware datetimes and
+        wire shapes as the ORM's own reads."""
+        room = Room.objects.create(label="café", access=Room.MEMBERS)
+        room.post("alice", "one", client_id="c1")
+        room.post("bob", "two")
+        for found in (Room.objects.find(pk=room.pk), Room.objects.find(label="café")):
+            expected = Room.objects.get(pk=room.pk)
+            self.assertEqual([getattr(found, f.attname) for f in Room._meta.concrete_fields],
+                             [getattr(expected, f.attname) for f in Room._meta.concrete_fields])
+            self.assertIsNotNone(found.created.tzinfo)
+            self.assertFalse(found._state.adding)
+        self.assertIsNone(Room.objects.find(label="nowhere"))
+        self.assertIsNone(Room.objects.find(pk=room.pk + 1000))
+        by_orm = [m.as_dict() for m in Message.objects.with_previous_id().filter(room=room).order_by("pk")]
+        self.assertEqual([m.as_dict() for m in room.messages_after(0, 10)], by_orm)
+        self.assertEqual([m.as_dict() for m in room.latest_messages(10)], by_orm)
+        self.assertEqual([m.as_dict() for m in room.messages_before(by_orm[1]["id"] + 1, 0, 1)], by_orm[1:])
+        self.assertEqual(room.messages_after(0, 10)[1].room, room)
+
     def test_random_labels_are_valid_and_distinct(self):
         labels = {random_label() for _ in range(200)}
         self.assertEqual(len(labels), 200)

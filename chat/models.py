@@ -2,6 +2,7 @@
 Rooms and their messages. The model owns its wire shape (as_dict) and its
 Group, so a chat frame is built in exactly one place.
 """
+import functools
 import re
 import secrets
 
@@ -54,6 +55,14 @@ class PlainSelect:
         self.converters = [converter for converter in self.converters if converter[2]]
         self.attnames = [col.target.attname for col in self.columns]
 
+    @classmethod
+    @functools.lru_cache(maxsize=None)
+    def of(cls, model, table_alias, vendor):
+        """The one PlainSelect of `model` for this process's database
+        (`vendor`: connection.vendor), built once: building one costs as
+        much as the read it saves."""
+        return cls(model, table_alias)
+
     def instance(self, row):
         values = list(row)
         for index, col, converters in self.converters:
@@ -85,7 +94,7 @@ class RoomQuerySet(models.QuerySet):
 
     def find(self, pk=None, label=None):
         """The room with this `pk` or `label`, or None (a PlainSelect)."""
-        select = PlainSelect(self.model, "chat_room")
+        select = PlainSelect.of(self.model, "chat_room", connection.vendor)
         column, value = ("id", pk) if pk is not None else ("label", label)
         with connection.cursor() as cursor:
             cursor.execute("SELECT %s FROM chat_room WHERE %s = %%s" % (select.sql, column), [value])
@@ -153,7 +162,7 @@ class Room(models.Model):
                 "ORDER BY m.id %s LIMIT %%s")
 
     def _page(self, where, params, order, limit):
-        select = PlainSelect(Message, "m")
+        select = PlainSelect.of(Message, "m", connection.vendor)
         with connection.cursor() as cursor:
             cursor.execute(self.PAGE_SQL % (select.sql, where, order), [self.pk] + params + [limit])
             rows = cursor.fetchall()

@@ -20,17 +20,15 @@ or the error `catchup_truncated` saying where the HTTP API continues. A
 client resends its unanswered frames after it.
 """
 import logging
-import time
 
 from django.conf import settings
 
 from chat.errors import ClientError, error_frame
-from chat.wire import text_frame
+from chat.wire import send_patiently, text_frame
 
 log = logging.getLogger(__name__)
 
 CATCHUP_SHARE = 0.5
-END_FRAME_PATIENCE = 1.0  # seconds a worker waits for room for the end frame
 
 
 def send_catchup(reply_channel, room, after_id):
@@ -53,7 +51,7 @@ def send_catchup(reply_channel, room, after_id):
         ))
     else:
         end = text_frame({"type": "caught_up", "room": room.label, "last_id": last_sent})
-    send_patiently(reply_channel, end)
+    send_patiently(reply_channel, end, "the catch-up's end frame")
 
 
 def send_while_room(reply_channel, frames):
@@ -71,21 +69,3 @@ def send_while_room(reply_channel, frames):
         except layer.ChannelFull:
             return count
     return len(frames)
-
-
-def send_patiently(reply_channel, content):
-    """Send one frame the client waits for, waiting up to END_FRAME_PATIENCE
-    for Daphne to make room in a full reply list. When there is none, the
-    socket cannot be told anything, not even to close: the client notices
-    the missing end frame and reconnects (docs/protocol.md)."""
-    give_up_at = time.monotonic() + END_FRAME_PATIENCE
-    while True:
-        try:
-            reply_channel.send(content, immediately=True)
-            return True
-        except reply_channel.channel_layer.ChannelFull:
-            if time.monotonic() >= give_up_at:
-                log.error("Reply list of %s stayed full for %.1f s: the catch-up's end frame was not sent; "
-                          "the client reconnects", reply_channel, END_FRAME_PATIENCE)
-                return False
-            time.sleep(0.05)

@@ -32,7 +32,7 @@ from chat.notifications import queue_mentions
 from chat.origins import origin_allowed
 from chat.room_socket import room_socket, room_socket_disconnect, room_socket_from_http
 from chat.rooms import get_room_or_error
-from chat.wire import text_frame
+from chat.wire import send_patiently, text_frame
 from redis_layer.layer import RETRY_AFTER_KEY
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,11 @@ def ws_connect(message, label):
     # catch-up, so a message saved in between reaches this socket at least
     # once (clients dedupe by id).
     room.websocket_group.add(message.reply_channel)
-    message.reply_channel.send({"accept": True}, immediately=True)
+    if not send_patiently(message.reply_channel, {"accept": True}, "the handshake's accept"):
+        # Daphne's reply list stayed full (overload): Daphne fails the
+        # handshake at its connect timeout and the client retries later.
+        room.websocket_group.discard(message.reply_channel)
+        return
     message.channel_session[SESSION_ROOM_ID] = room.pk
     presence.joined(room, message.reply_channel.name, message.user)
     send_latest_announcement(message.reply_channel)

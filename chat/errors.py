@@ -145,6 +145,9 @@ def reply_errors(consumer):
         try:
             # immediately: in order with the broadcasts (see chat/consumers.py).
             message.reply_channel.send(error_frame(reply, client_id_of(message), close), immediately=True)
+        except message.reply_channel.channel_layer.ChannelFull:
+            # Overload, not a fault: no traceback to format for each one.
+            log.warning("Could not send %r to %s: its reply list is full", reply.code, message.reply_channel)
         except Exception:
             # The reply channel is full or the layer is down: the client will
             # not hear about it, but the worker and the socket's order live on.

@@ -48,6 +48,6 @@ def send_announcement(message):
 def send_latest(reply_channel):
     """The latest active announcement, if any, to a socket that just connected."""
     from chat.models import Announcement
-    latest = Announcement.objects.filter(active=True).order_by("-created", "-pk").first()
+    latest = Announcement.objects.latest_active()
     if latest is not None:
         reply_channel.send(text_frame(latest.as_dict()), immediately=True)

@@ -281,12 +281,26 @@ class Message(models.Model):
         return shape
 
 
+class AnnouncementQuerySet(models.QuerySet):
+    def latest_active(self):
+        """The newest active announcement, or None: every handshake reads
+        it, so it is a PlainSelect."""
+        select = PlainSelect.of(self.model, "a", connection.vendor)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT %s FROM chat_announcement a WHERE a.active = %%s "
+                           "ORDER BY a.created DESC, a.id DESC LIMIT 1" % select.sql, [True])
+            row = cursor.fetchone()
+        return select.instance(row) if row is not None else None
+
+
 class Announcement(models.Model):
     """A banner for every open page, edited by staff in the admin
     (chat/announcements.py sends it)."""
     text = models.TextField(max_length=500)
     created = models.DateTimeField(default=timezone.now)
     active = models.BooleanField(default=True)
+
+    objects = AnnouncementQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created", "-pk"]

@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.test import TestCase
 from django.utils import timezone
 
-from chat.models import LABEL_PATTERN, Message, Presence, Room, random_label
+from chat.models import LABEL_PATTERN, Announcement, Message, Presence, Room, random_label
 
 
 def is_valid_label(label):
@@ -79,6 +79,12 @@ class RoomTests(TestCase):
         self.assertEqual([m.as_dict() for m in room.latest_messages(10)], by_orm)
         self.assertEqual([m.as_dict() for m in room.messages_before(by_orm[1]["id"] + 1, 0, 1)], by_orm[1:])
         self.assertEqual(room.messages_after(0, 10)[1].room, room)
+        self.assertIsNone(Announcement.objects.latest_active())
+        Announcement.objects.create(text="old")
+        Announcement.objects.create(text="newest, inactive", active=False)
+        Announcement.objects.create(text="new")
+        expected = Announcement.objects.filter(active=True).order_by("-created", "-pk").first()
+        self.assertEqual(Announcement.objects.latest_active().as_dict(), expected.as_dict())
 
     def test_random_labels_are_valid_and_distinct(self):
         labels = {random_label() for _ in range(200)}

@@ -8,12 +8,16 @@ What is left of the list is kept for what only the socket can carry: the
 accepts of sockets opening meanwhile, this catch-up's end frame and the
 rooms' live broadcasts. In a reconnect storm every socket of a Daphne asks
 for its catch-up at once, and a catch-up allowed to fill the list would
-refuse their accepts.
+leave the accepts no room. An accept or an end frame that finds the list
+full waits up to a second for room (chat/wire.py).
 
-Why not a larger reply list instead: the list is first in, first out, so
-an accept queued behind a long catch-up waits for all of it; past Daphne's
-connect timeout the handshake fails, is retried, and asks for another
-catch-up (docs/performance.md, W5).
+Why 0.8: with 2,000 sockets reconnecting at once (docs/performance.md, W5)
+the storm ended in 3.8 to 4.3 s, against 4.7 to 5.3 s with half the list,
+where three in four catch-ups were cut and fetched over HTTP, which costs
+more than the frames would have. Why not a larger reply list instead: the
+list is first in, first out, so an accept queued behind a long catch-up
+waits for all of it; past Daphne's connect timeout the handshake fails,
+is retried, and asks for another catch-up.
 
 The catch-up ends with exactly one frame (docs/protocol.md): `caught_up`,
 or the error `catchup_truncated` saying where the HTTP API continues. A
@@ -28,7 +32,7 @@ from chat.wire import send_patiently, text_frame
 
 log = logging.getLogger(__name__)
 
-CATCHUP_SHARE = 0.5
+CATCHUP_SHARE = 0.8
 
 
 def send_catchup(reply_channel, room, after_id):

@@ -1,18 +1,19 @@
 """Catch-up over the Redis layer Daphne and the workers run: it fills at
-most half of the reply list every socket of one Daphne shares, and always
-ends with one frame (chat/catchup.py, docs/protocol.md)."""
+most CATCHUP_SHARE of the reply list every socket of one Daphne shares,
+and always ends with one frame (chat/catchup.py, docs/protocol.md)."""
 import json
 
 import pytest
 from channels import Channel
 
-from chat.catchup import send_catchup
+from chat.catchup import CATCHUP_SHARE, send_catchup
 from chat.models import Room
 from interface.layer import ChatChannelLayer
 from tests.support.processes import ProcessGroup
 from tests.support.redis_server import start_redis
 
 CAPACITY = 20
+CEILING = int(CAPACITY * CATCHUP_SHARE)  # what a catch-up may fill the list up to
 REPLY = "daphne.response.catchup!socket"
 
 
@@ -64,8 +65,8 @@ def test_an_empty_list_gets_the_whole_catchup_then_caught_up(layer, room):
     assert frames[-1] == {"type": "caught_up", "room": "lobby", "last_id": ids(room)[-1]}
 
 
-def test_a_catchup_stops_at_half_the_list_and_says_where_the_api_goes_on(layer, room, caplog):
-    fill(layer, CAPACITY // 2 - 2)  # room for two catch-up frames below half
+def test_a_catchup_stops_at_its_share_of_the_list_and_says_where_the_api_goes_on(layer, room, caplog):
+    fill(layer, CEILING - 2)  # room for two catch-up frames below the ceiling
     send_catchup(Channel(REPLY, channel_layer=layer), room, 0)
     frames = [f for f in waiting(layer) if f["type"] != "filler"]
     assert [f["id"] for f in frames[:-1]] == ids(room)[:2]
@@ -73,9 +74,9 @@ def test_a_catchup_stops_at_half_the_list_and_says_where_the_api_goes_on(layer, 
     assert "reply list" in caplog.text.lower()
 
 
-def test_a_list_half_full_sends_no_catchup_frame_only_where_to_fetch_from(layer, room):
+def test_a_list_full_to_its_share_sends_no_catchup_frame_only_where_to_fetch_from(layer, room):
     after = ids(room)[0]
-    fill(layer, CAPACITY // 2)
+    fill(layer, CEILING)
     send_catchup(Channel(REPLY, channel_layer=layer), room, after)
     frames = [f for f in waiting(layer) if f["type"] != "filler"]
     assert [(f["code"], f["after"]) for f in frames] == [("catchup_truncated", after)]

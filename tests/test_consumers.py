@@ -548,7 +548,7 @@ class CatchupTests(ConsumerTestCase):
         self.assertEqual((frames[2]["code"], frames[2]["after"]), ("catchup_truncated", two.pk))
         self.assertIn("after=%d" % two.pk, frames[2]["detail"])
 
-    # On Redis a catch-up leaves half the reply list free (tests/test_catchup.py);
+    # On Redis a catch-up leaves a fifth of the reply list free (tests/test_catchup.py);
     # these are the in-memory layer's (runserver's), which fills it.
     def connect_to_full_list(self, room_left):
         """A socket connecting with ?after=0 while its Daphne's reply list

@@ -2,9 +2,9 @@
 The channel layer every process uses: asgi_redis's RedisChannelLayer, in
 fewer round trips to Redis. A send is one script (asgi_redis: two), a
 receive one script when a message waits (three), a Group send one script
-per shard for all its members (two per member), and a receive may take a
-batch from a process channel, which Daphne's reader uses
-(interface/twisted_receive.py).
+per shard for all its members (two per member), a Group add one round
+trip (two), and a receive may take a batch from a process channel, which
+Daphne's reader uses (interface/twisted_receive.py).
 
 Settings name interface.layer.ChatChannelLayer, this class with Daphne's
 jobs on top, switched on only in Daphne (asgi.py): in a worker and in
@@ -57,6 +57,17 @@ class RedisLayer(RedisChannelLayer):
 
     def send(self, channel, message):
         return self._send(channel, message)
+
+    def group_add(self, group, channel):
+        """asgi_redis's ZADD and EXPIRE in one round trip (every handshake
+        joins its room's Group)."""
+        assert self.valid_group_name(group), "Group name not valid"
+        assert self.valid_channel_name(channel), "Channel name not valid"
+        group_key = self._group_key(group)
+        pipeline = self.connection(self.consistent_hash(group)).pipeline(transaction=False)
+        pipeline.zadd(group_key, **{channel: time.time()})
+        pipeline.expire(group_key, self.group_expiry)
+        pipeline.execute()
 
     def send_group(self, group, message):
         """To every member, one script call per shard (asgi_redis: a send,

@@ -32,6 +32,7 @@ service stays idle.
 from collections import defaultdict, namedtuple
 
 from channels import Channel
+from django.db import connection
 from django.db.models import Count, Max, OuterRef, Subquery
 from django.utils import timezone
 
@@ -40,12 +41,19 @@ from chat.wire import text_frame
 
 
 def joined(room, reply_channel, user):
-    # One plain INSERT (a socket connects once): update_or_create would read
-    # then write in one transaction, and SQLite fails such an upgrade with
-    # "database is locked" while another worker writes, instead of waiting.
-    Presence.objects.bulk_create([Presence(
-        room=room, reply_channel=reply_channel,
-        user=user if user is not None and user.is_authenticated else None)], ignore_conflicts=True)
+    # One plain INSERT that ignores a row already there (a socket connects
+    # once): update_or_create would read then write in one transaction, and
+    # SQLite fails such an upgrade with "database is locked" while another
+    # worker writes, instead of waiting; and every handshake runs it, so it
+    # is not compiled through the ORM (as chat.models.PlainSelect).
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "%s chat_presence (room_id, reply_channel, user_id, handle, since, changed) "
+            "VALUES (%%s, %%s, %%s, '', %%s, %%s) %s" % (
+                connection.ops.insert_statement(ignore_conflicts=True),
+                connection.ops.ignore_conflicts_suffix_sql(ignore_conflicts=True)),
+            [room.pk, reply_channel, user.pk if user is not None and user.is_authenticated else None, now, now])
 
 
 def spoke(reply_channel, handle):
@@ -54,7 +62,13 @@ def spoke(reply_channel, handle):
 
 
 def left(reply_channels):
-    Presence.objects.filter(reply_channel__in=list(reply_channels)).delete()
+    reply_channels = list(reply_channels)
+    with connection.cursor() as cursor:
+        # In chunks: SQLite takes a bounded number of parameters a statement.
+        for start in range(0, len(reply_channels), 500):
+            chunk = reply_channels[start:start + 500]
+            cursor.execute("DELETE FROM chat_presence WHERE reply_channel IN (%s)" % ", ".join(["%s"] * len(chunk)),
+                           chunk)
 
 
 RoomState = namedtuple("RoomState", "label users guests anonymous sockets head")

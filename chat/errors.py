@@ -149,8 +149,8 @@ def reply_errors(consumer):
             # Overload, not a fault: no traceback to format for each one.
             log.warning("Could not send %r to %s: its reply list is full", reply.code, message.reply_channel)
         except Exception:
-            # The reply channel is full or the layer is down: the client will
-            # not hear about it, but the worker and the socket's order live on.
+            # The layer is down: the client will not hear about it, but the
+            # worker and the socket's order live on.
             log.exception("Could not send %r to %s", reply.code, message.reply_channel)
 
     return inner

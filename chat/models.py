@@ -50,9 +50,9 @@ class PlainSelect:
         self.columns = [field.get_col(table_alias) for field in model._meta.concrete_fields]
         self.sql = ", ".join("%s.%s" % (table_alias, connection.ops.quote_name(col.target.column))
                              for col in self.columns)
-        self.converters = [(index, col, connection.ops.get_db_converters(col) + col.get_db_converters(connection))
-                           for index, col in enumerate(self.columns)]
-        self.converters = [converter for converter in self.converters if converter[2]]
+        converters = [connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+                      for col in self.columns]
+        self.converters = [(index, self.columns[index], each) for index, each in enumerate(converters) if each]
         self.attnames = [col.target.attname for col in self.columns]
 
     @classmethod
@@ -62,6 +62,13 @@ class PlainSelect:
         (`vendor`: connection.vendor), built once: building one costs as
         much as the read it saves."""
         return cls(model, table_alias)
+
+    def first(self, rest, params):
+        """The instance the first row of `SELECT <the columns> <rest>` makes, or None."""
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT %s %s" % (self.sql, rest), params)
+            row = cursor.fetchone()
+        return self.instance(row) if row is not None else None
 
     def instance(self, row):
         values = list(row)
@@ -94,12 +101,9 @@ class RoomQuerySet(models.QuerySet):
 
     def find(self, pk=None, label=None):
         """The room with this `pk` or `label`, or None (a PlainSelect)."""
-        select = PlainSelect.of(self.model, "chat_room", connection.vendor)
         column, value = ("id", pk) if pk is not None else ("label", label)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT %s FROM chat_room WHERE %s = %%s" % (select.sql, column), [value])
-            row = cursor.fetchone()
-        return select.instance(row) if row is not None else None
+        return PlainSelect.of(self.model, "chat_room", connection.vendor).first(
+            "FROM chat_room WHERE %s = %%s" % column, [value])
 
 
 class Room(models.Model):
@@ -285,12 +289,8 @@ class AnnouncementQuerySet(models.QuerySet):
     def latest_active(self):
         """The newest active announcement, or None: every handshake reads
         it, so it is a PlainSelect."""
-        select = PlainSelect.of(self.model, "a", connection.vendor)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT %s FROM chat_announcement a WHERE a.active = %%s "
-                           "ORDER BY a.created DESC, a.id DESC LIMIT 1" % select.sql, [True])
-            row = cursor.fetchone()
-        return select.instance(row) if row is not None else None
+        return PlainSelect.of(self.model, "a", connection.vendor).first(
+            "FROM chat_announcement a WHERE a.active = %s ORDER BY a.created DESC, a.id DESC LIMIT 1", [True])
 
 
 class Announcement(models.Model):

@@ -20,13 +20,13 @@ class Collection:
     def __init__(self, **config):
         super().__init__(**config)
         self._collect_at = self.clock() + self.COLLECT_EVERY
-        self._closed_since_collection = 0
+        self._closed_since_collection = False
 
     def _socket_closed(self):
-        self._closed_since_collection += 1
+        self._closed_since_collection = True
 
     def _collect_when_due(self, now):
         if now >= self._collect_at and self._closed_since_collection:
             self._collect_at = now + self.COLLECT_EVERY
-            self._closed_since_collection = 0
+            self._closed_since_collection = False
             gc.collect()
